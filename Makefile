@@ -1,0 +1,45 @@
+# planstream: every target creates what it needs (virtualenv, packages, test tools).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+HOST   ?= 127.0.0.1
+PORT   ?= 8080
+
+.PHONY: run test lint bench bench-full tools clean
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,bench]'
+	touch $(STAMP)
+
+# Independent ZIP readers the tests check archives with (Debian packages).
+tools:
+	@missing=""; \
+	command -v 7zz    >/dev/null || missing="$$missing 7zip"; \
+	command -v bsdtar >/dev/null || missing="$$missing libarchive-tools"; \
+	command -v unzip  >/dev/null || missing="$$missing unzip"; \
+	command -v javac  >/dev/null || missing="$$missing default-jdk-headless"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+run: $(STAMP)
+	$(PY) -m server --host $(HOST) --port $(PORT)
+
+test: $(STAMP) tools
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q -n 2 --durations=10
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+bench: $(STAMP)
+	$(PY) bench/archive_speed.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis
