@@ -1,0 +1,188 @@
+"""Where an entry's bytes come from, and the file-slice placeholder.
+
+Three sources, one per way a planstream file exists:
+
+- ``MemorySource``: bytes already in memory (the overview page). Its CRC is
+  taken at construction and, when it saves space, it is DEFLATE-compressed
+  ahead, so both sizes and the CRC are known before the first byte.
+- ``FileSource``: a centre's material file, indexed once (size, CRC-32,
+  mtime). Its body is never read by the archive core: it is handed to the
+  I/O layer as a ``FileSlice`` so the server can ``sendfile`` it. Size and
+  mtime are re-checked (``check()``) before its header or body is produced;
+  a changed file raises ``SourceChanged`` rather than ship a wrong CRC.
+- ``ProducerSource``: a generated document whose exact size is known from its
+  parameters; its bytes are made only when the archive reaches it, and its
+  CRC is computed then.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from .crc import crc32, crc32_file
+from .records import METHOD_DEFLATE, METHOD_STORED
+
+
+class SourceChanged(Exception):
+    """A file changed since it was indexed; its CRC in the archive would be wrong."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class ProducerSizeMismatch(Exception):
+    """A producer made a different number of bytes than it declared."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileSlice:
+    """Placeholder for ``length`` bytes of ``path`` starting at ``offset``.
+
+    The expected size and mtime let the I/O layer re-check the open file
+    (``os.fstat``) before sending, closing the gap between check and send.
+    """
+
+    path: str
+    offset: int
+    length: int
+    expect_size: int
+    expect_mtime_ns: int
+
+
+Piece = bytes | memoryview | FileSlice
+
+
+class MemorySource:
+    """Bytes in memory; DEFLATE-compressed ahead when that saves at least 5 %."""
+
+    __slots__ = ("crc", "data", "method", "payload", "size")
+
+    def __init__(self, data: bytes, *, compress: bool = True, level: int = 6) -> None:
+        self.data = bytes(data)
+        self.size = len(self.data)
+        self.crc = crc32(self.data)
+        self.method = METHOD_STORED
+        self.payload = self.data
+        if compress and self.size >= 64:
+            co = zlib.compressobj(level, zlib.DEFLATED, -15)
+            packed = co.compress(self.data) + co.flush()
+            if len(packed) <= self.size * 0.95:
+                self.method, self.payload = METHOD_DEFLATE, packed
+
+    @property
+    def compressed_size(self) -> int:
+        return len(self.payload)
+
+    def identity(self) -> bytes:
+        return b"m%d:%08x" % (self.size, self.crc)
+
+
+class FileSource:
+    """A file on disk with its indexed size, CRC-32 and mtime (nanoseconds)."""
+
+    __slots__ = ("crc", "mtime_ns", "path", "size")
+    method = METHOD_STORED
+
+    def __init__(self, path: str, size: int, crc: int, mtime_ns: int) -> None:
+        self.path = path
+        self.size = size
+        self.crc = crc
+        self.mtime_ns = mtime_ns
+
+    @classmethod
+    def index(cls, path: str) -> FileSource:
+        """Stat and CRC a file now (start-up work, never per request)."""
+        st = os.stat(path)
+        crc = crc32_file(path, st.st_size)
+        after = os.stat(path)
+        if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+            raise SourceChanged(path, "changed while it was being indexed")
+        return cls(path, st.st_size, crc, st.st_mtime_ns)
+
+    @property
+    def compressed_size(self) -> int:
+        return self.size
+
+    def check(self) -> None:
+        """Raise SourceChanged unless the file still has its indexed size and mtime."""
+        try:
+            st = os.stat(self.path)
+        except OSError as exc:
+            raise SourceChanged(self.path, f"cannot stat: {exc.strerror}") from exc
+        if st.st_size != self.size:
+            raise SourceChanged(self.path, f"size {st.st_size} != indexed {self.size}")
+        if st.st_mtime_ns != self.mtime_ns:
+            raise SourceChanged(self.path, "modified since it was indexed")
+
+    def slice(self, offset: int, length: int) -> FileSlice:
+        return FileSlice(self.path, offset, length, self.size, self.mtime_ns)
+
+    def identity(self) -> bytes:
+        return b"f%d:%08x:%d" % (self.size, self.crc, self.mtime_ns)
+
+
+class ProducerSource:
+    """A deterministic producer of exactly ``size`` bytes, run when the entry is reached.
+
+    ``key`` names the output for the archive's fingerprint (ETag): two
+    producers with the same key must produce the same bytes.
+    """
+
+    __slots__ = ("key", "produce", "size")
+    method = METHOD_STORED
+
+    def __init__(self, size: int, produce: Callable[[], bytes], key: str) -> None:
+        self.size = size
+        self.produce = produce
+        self.key = key
+
+    @property
+    def compressed_size(self) -> int:
+        return self.size
+
+    def render(self) -> bytes:
+        data = self.produce()
+        if len(data) != self.size:
+            raise ProducerSizeMismatch(
+                f"producer {self.key!r} made {len(data)} bytes, declared {self.size}"
+            )
+        return data
+
+    def identity(self) -> bytes:
+        return b"p%d:" % self.size + self.key.encode("utf-8")
+
+
+Source = MemorySource | FileSource | ProducerSource
+
+
+def read_slice(piece: FileSlice, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """Read a FileSlice in chunks, checking the file is unchanged and long enough.
+
+    Used where ``sendfile`` is not available (the CLI, tests, TLS).
+    """
+    with open(piece.path, "rb") as f:
+        st = os.fstat(f.fileno())
+        if (st.st_size, st.st_mtime_ns) != (piece.expect_size, piece.expect_mtime_ns):
+            raise SourceChanged(piece.path, "changed since it was indexed")
+        f.seek(piece.offset)
+        remaining = piece.length
+        while remaining:
+            data = f.read(min(chunk, remaining))
+            if not data:
+                raise SourceChanged(piece.path, "file ended early (truncated?)")
+            remaining -= len(data)
+            yield data
+
+
+def resolve(pieces: Iterable[Piece]) -> Iterator[bytes | memoryview]:
+    """Turn pieces into plain buffers, reading file slices from disk."""
+    for piece in pieces:
+        if isinstance(piece, FileSlice):
+            yield from read_slice(piece)
+        else:
+            yield piece
