@@ -1,0 +1,295 @@
+"""The A4 page every worksheet shares, and the base class of all kinds.
+
+Strategy: a document is ``frame head + body + frame tail``, padded to its size.
+
+- The frame (title, meta line, name/date line, time box, instructions or key
+  note, footer) depends only on the spec minus its seed, so its exact byte
+  length is measured once per (kind, part, level, age, lang, variant) and
+  cached. The only seed-dependent text in it, the sheet code that lets a
+  teacher match a sheet to its key, has a fixed width.
+- The body is drawn by the kind from ``kind._data(spec)``; the kind also
+  states the body's maximum byte length for the same parameters.
+- ``Doc.size`` = frame + body bound + slack, from the cache: a dict lookup and
+  a few attribute reads, no drawing. ``Doc.render`` is a ``functools.partial``
+  over module-level ``render_doc`` with the spec and the size, so a plan of
+  thousands of Docs holds no drawn data until an entry is reached.
+
+``Kind`` implements ``base.WorksheetKind``. The protocol declares both
+``key: str`` (registry key) and ``key(spec) -> Doc`` (answer key); a class
+cannot have both, so ``Kind.key`` is a ``KeyName``: a ``str`` equal to the
+registry key that, when called with a spec, returns the answer-key Doc.
+``Kind.name`` is the same key as a plain ``str``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, ClassVar
+
+from .base import DIMENSIONS, MAX_LEVEL, Doc, ExerciseSpec, pad_to
+from .svg import FONT, blen, esc, wrap
+
+SHEET = "sheet"
+KEY = "key"
+LANGS = ("zh", "en")
+MIN_AGE = 4
+MAX_AGE = 14
+_EM_PER_LINE = 42.0  # 180 mm of 4.2 mm text
+SLACK = 8
+"""Bytes added to every bound so the pad comment ("<!---->", 7 B) always fits."""
+
+DIMENSION_LABELS: dict[str, dict[str, str]] = {
+    "span": {"zh": "注意广度", "en": "Attention span"},
+    "sustained": {"zh": "注意稳定性", "en": "Sustained attention"},
+    "selective": {"zh": "注意选择性", "en": "Selective attention"},
+    "shifting": {"zh": "注意转移", "en": "Attention shifting"},
+    "divided": {"zh": "注意分配", "en": "Divided attention"},
+    "auditory": {"zh": "听觉注意", "en": "Auditory attention"},
+    "working_memory": {"zh": "工作记忆", "en": "Working memory"},
+    "visual_tracking": {"zh": "视觉追踪", "en": "Visual tracking"},
+}
+
+# Page geometry (mm). The body of every sheet is drawn inside BODY.
+LEFT, RIGHT = 15.0, 195.0
+BODY_TOP, BODY_BOTTOM = 62.0, 284.0
+
+_CSS = (
+    f"text{{font-family:{FONT};fill:#222}}"
+    ".h{font-size:7.5px;font-weight:700}.m{font-size:3.4px;fill:#555}"
+    ".i{font-size:4.2px}.tb{fill:none;stroke:#c0392b;stroke-width:.5}"
+    ".tt{font-size:4.2px;fill:#c0392b;font-weight:700;text-anchor:middle}"
+    ".f{font-size:2.8px;fill:#888;text-anchor:middle}.sep{stroke:#999;stroke-width:.3}"
+    ".e{text-anchor:end}"
+)
+
+_TEXT = {
+    "zh": {
+        "name": "姓名：____________　日期：____________",
+        "time": "限时 {m} 分钟",
+        "level": "{dim} · 第 {level} 级 · 编号 {code}",
+        "key": "答案 · {title}",
+        "foot": "planstream 专注力训练 · 练习纸只用于注意力练习，不是考试，也不评定学业成绩",
+        "foot_key": "planstream 专注力训练 · 答案页，供老师或家长使用",
+    },
+    "en": {
+        "name": "Name: ______________   Date: ______________",
+        "time": "Time: {m} min",
+        "level": "{dim} · level {level} · No. {code}",
+        "key": "Answer key · {title}",
+        "foot": "planstream attention training · practice material, not a test or a grade",
+        "foot_key": "planstream attention training · answer key for the teacher or parent",
+    },
+}
+
+_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud safely
+CODE_WIDTH = 6
+
+
+def sheet_code(seed: int) -> str:
+    """Six-character code printed on a sheet and its key, so loose pages can be matched."""
+    x = (seed * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+    x ^= x >> 29
+    out = []
+    for _ in range(CODE_WIDTH):
+        out.append(_CODE_ALPHABET[x & 31])
+        x >>= 5
+    return "".join(out)
+
+
+def ramp(level: int, age: int, lo: float, hi: float, age_weight: float = 3.0) -> int:
+    """Difficulty parameter between lo and hi, rising with level and (less) with age.
+
+    Age counts as up to ``age_weight`` extra levels, so a 14-year-old starts
+    where a 4-year-old stands after a few lessons, and both still grow with
+    every level. Monotone in both arguments; never leaves [lo, hi].
+    """
+    a = min(max(age, MIN_AGE), MAX_AGE)
+    t = (level - 1 + age_weight * (a - MIN_AGE) / (MAX_AGE - MIN_AGE)) / (
+        MAX_LEVEL - 1 + age_weight
+    )
+    t = min(max(t, 0.0), 1.0)
+    return int(lo + t * (hi - lo) + 0.5)
+
+
+class KeyName(str):
+    """A kind's registry key that can also be called as the answer-key method.
+
+    ``kind.key == "schulte"`` and ``kind.key(spec)`` (the answer-key Doc) both
+    hold, matching both members the protocol declares under that name.
+    Pickles and deep-copies as a plain ``str``.
+    """
+
+    _answer: Any
+
+    def __new__(cls, name: str, answer: Any) -> KeyName:
+        obj = super().__new__(cls, name)
+        obj._answer = answer
+        return obj
+
+    def __call__(self, spec: ExerciseSpec) -> Doc:
+        return self._answer(spec)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (str, (str(self),))
+
+
+class Kind:
+    """Base of every worksheet kind: validation, frame, size cache and Docs.
+
+    Subclasses set the class attributes and implement ``_data`` (all random
+    choices, from ``random.Random(spec.seed)``), ``_sheet_body``/``_key_body``
+    (draw from that data) and ``_sheet_bound``/``_key_bound`` (maximum body
+    bytes for the spec's parameters, without any random choice).
+    """
+
+    name: ClassVar[str]
+    dimension: ClassVar[str]
+    title: ClassVar[dict[str, str]]
+    min_age: ClassVar[int] = MIN_AGE
+    max_age: ClassVar[int] = MAX_AGE
+    variants: ClassVar[tuple[str, ...]] = ("",)
+    css: ClassVar[str] = ""
+    """Kind-specific CSS appended to the page's <style> (part of the frame)."""
+
+    def __init__(self) -> None:
+        assert self.dimension in DIMENSIONS, self.dimension
+        self.key = KeyName(self.name, self.answer_key)
+
+    # -- protocol ------------------------------------------------------------
+
+    def sheet(self, spec: ExerciseSpec) -> Doc:
+        """The child's A4 worksheet."""
+        return self._doc(spec, SHEET)
+
+    def answer_key(self, spec: ExerciseSpec) -> Doc:
+        """The answer key (also reachable as ``kind.key(spec)``)."""
+        return self._doc(spec, KEY)
+
+    def minutes(self, spec: ExerciseSpec) -> int:
+        raise NotImplementedError
+
+    def instructions(self, spec: ExerciseSpec) -> str:
+        raise NotImplementedError
+
+    def how_to_run(self, spec: ExerciseSpec) -> str:
+        raise NotImplementedError
+
+    # -- hooks ---------------------------------------------------------------
+
+    def key_note(self, spec: ExerciseSpec) -> str:
+        """What the key shows and how to score with it (printed on the key)."""
+        return ""
+
+    def record(self, spec: ExerciseSpec) -> str:
+        """Extra field printed right of the name line, e.g. time taken."""
+        return "用时：______ 秒" if spec.lang == "zh" else "Time taken: ______ s"
+
+    def default_variant(self, age: int, lang: str) -> str:
+        """Variant used when ``spec.variant`` is empty."""
+        return self.variants[0]
+
+    def variant_of(self, spec: ExerciseSpec) -> str:
+        return spec.variant or self.default_variant(spec.age, spec.lang)
+
+    def _data(self, spec: ExerciseSpec) -> Any:
+        raise NotImplementedError
+
+    def _sheet_body(self, spec: ExerciseSpec, data: Any) -> str:
+        raise NotImplementedError
+
+    def _key_body(self, spec: ExerciseSpec, data: Any) -> str:
+        raise NotImplementedError
+
+    def _sheet_bound(self, spec: ExerciseSpec) -> int:
+        raise NotImplementedError
+
+    def _key_bound(self, spec: ExerciseSpec) -> int:
+        raise NotImplementedError
+
+    # -- machinery -----------------------------------------------------------
+
+    def check(self, spec: ExerciseSpec) -> None:
+        """Reject specs this kind cannot draw: a wrong spec is a caller bug, not a blank page."""
+        if spec.kind != self.name:
+            raise ValueError(f"spec.kind {spec.kind!r} is not {self.name!r}")
+        if not 1 <= spec.level <= MAX_LEVEL:
+            raise ValueError(f"level {spec.level} outside 1..{MAX_LEVEL}")
+        if not MIN_AGE <= spec.age <= MAX_AGE:
+            raise ValueError(f"age {spec.age} outside {MIN_AGE}..{MAX_AGE}")
+        if spec.lang not in LANGS:
+            raise ValueError(f"lang {spec.lang!r} not in {LANGS}")
+        if spec.variant and spec.variant not in self.variants:
+            raise ValueError(f"variant {spec.variant!r} not in {self.variants} for {self.name}")
+        if not 0 <= spec.seed < 2**64:
+            raise ValueError("seed must be in 0..2**64-1")
+
+    def _doc(self, spec: ExerciseSpec, part: str) -> Doc:
+        self.check(spec)
+        size = doc_size(self, part, spec.level, spec.age, spec.lang, spec.variant)
+        return Doc(size, functools.partial(render_doc, self, part, spec, size))
+
+    def frame(self, spec: ExerciseSpec, part: str) -> tuple[str, str]:
+        """Head and tail of the page; depends on the seed only through the fixed-width code."""
+        lang = spec.lang
+        t = _TEXT[lang]
+        title = self.title[lang]
+        code = sheet_code(spec.seed)
+        meta = t["level"].format(
+            dim=DIMENSION_LABELS[self.dimension][lang], level=spec.level, code=code
+        )
+        head = [
+            '<svg xmlns="http://www.w3.org/2000/svg" width="210mm" height="297mm" '
+            f'viewBox="0 0 210 297" data-kind="{self.name}" data-part="{part}" '
+            f'data-level="{spec.level}" data-code="{code}">',
+            f"<title>{esc(title if part == SHEET else t['key'].format(title=title))}</title>",
+            f"<style>{_CSS}{self.css}</style>",
+            '<rect width="210" height="297" fill="#fff"/>',
+        ]
+        if part == SHEET:
+            head.append(f'<text x="15" y="19" class="h">{esc(title)}</text>')
+            head.append('<rect x="150" y="11" width="45" height="11" rx="2" class="tb"/>')
+            minutes = t["time"].format(m=self.minutes(spec))
+            head.append(f'<text x="172.5" y="18.2" class="tt">{esc(minutes)}</text>')
+            head.append(f'<text x="15" y="26.5" class="m">{esc(meta)}</text>')
+            head.append(f'<text x="15" y="34" class="i">{esc(t["name"])}</text>')
+            rec = self.record(spec)
+            if rec:
+                head.append(f'<text x="195" y="34" class="i e">{esc(rec)}</text>')
+            lines = wrap(self.instructions(spec), _EM_PER_LINE)
+            top, room = 41.5, 3
+            foot = t["foot"]
+        else:
+            head.append(f'<text x="15" y="19" class="h">{esc(t["key"].format(title=title))}</text>')
+            head.append(f'<text x="15" y="26.5" class="m">{esc(meta)}</text>')
+            lines = wrap(self.key_note(spec), _EM_PER_LINE)
+            top, room = 34.0, 4  # no name line on a key: the note starts higher
+            foot = t["foot_key"]
+        if len(lines) > room:
+            raise ValueError(f"{self.name}: text needs {len(lines)} lines, the header has {room}")
+        for i, line in enumerate(lines):
+            head.append(f'<text x="15" y="{top + 6 * i:.1f}" class="i">{esc(line)}</text>')
+        head.append('<line x1="15" y1="58.5" x2="195" y2="58.5" class="sep"/>')
+        tail = f'<text x="105" y="291" class="f">{esc(foot)}</text></svg>'
+        return "".join(head), tail
+
+
+@functools.cache
+def doc_size(kind: Kind, part: str, level: int, age: int, lang: str, variant: str) -> int:
+    """Exact size of a document: frame bytes + the kind's body bound + slack.
+
+    Cached per parameter tuple (the seed never changes the size); a plan
+    repeats few tuples, so a Doc's size costs a cache hit. The key space is
+    bounded by validation: kinds x 2 parts x levels x ages x langs x variants.
+    """
+    spec = ExerciseSpec(kind.name, level, age, 0, lang, variant)
+    head, tail = kind.frame(spec, part)
+    body = kind._sheet_bound(spec) if part == SHEET else kind._key_bound(spec)
+    return blen(head) + blen(tail) + body + SLACK
+
+
+def render_doc(kind: Kind, part: str, spec: ExerciseSpec, size: int) -> bytes:
+    """Draw one document and pad it to its promised size (pad_to raises if it overflows)."""
+    data = kind._data(spec)
+    head, tail = kind.frame(spec, part)
+    body = kind._sheet_body(spec, data) if part == SHEET else kind._key_body(spec, data)
+    return pad_to(head + body + tail, size)

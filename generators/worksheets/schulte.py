@@ -1,0 +1,333 @@
+"""Schulte tables (attention span) and red-black Gorbov tables (shifting).
+
+Both are an n x n grid holding a shuffled sequence that the child finds in
+order. Strategy: the shuffle is the only random choice (``_data``); every cell
+is one ``<text>`` with coordinates from ``num`` and a label from a fixed table,
+so the body bound is the grid frame (exactly measured) plus n*n times the
+widest cell. The key repeats the grid small, joins the cells in order with a
+polyline and lists "label -> (row, column)" for every step.
+
+Grid size grows with level (3x3 to 7x7) and starts a little larger for older
+children (see ``page.ramp``). The letters variant stops at 5x5 (26 letters).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import ClassVar
+
+from .base import ExerciseSpec
+from .page import BODY_BOTTOM, Kind, ramp
+from .svg import blen, num, widest
+
+_CN_DIGITS = "一二三四五六七八九"
+
+
+def hanzi_numeral(i: int) -> str:
+    """1..99 as Chinese numerals: 一, 十, 十一, 二十, 四十九."""
+    tens, ones = divmod(i, 10)
+    if tens == 0:
+        return _CN_DIGITS[ones - 1]
+    head = "十" if tens == 1 else _CN_DIGITS[tens - 1] + "十"
+    return head + (_CN_DIGITS[ones - 1] if ones else "")
+
+
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_HANZI = tuple(hanzi_numeral(i) for i in range(1, 50))
+
+
+@dataclass(frozen=True, slots=True)
+class _Grid:
+    n: int
+    labels: tuple[str, ...]  # what is written, in the order it must be found
+    colours: tuple[str, ...]  # per label: "" (plain), "r" or "b" (red-black)
+    order: tuple[int, ...]  # label indices in the order the child visits them
+
+
+@dataclass(frozen=True, slots=True)
+class _Data:
+    grid: _Grid
+    cells: tuple[int, ...]  # cells[row * n + col] = label index
+
+
+# Geometry of the sheet grid and the key's small grid (mm).
+_SIDE, _X0, _Y0 = 170.0, 20.0, 66.0
+_KSIDE, _KX0, _KY0 = 110.0, 50.0, 63.0
+_TABLE_TOP = 182.0
+
+
+def _cell(x: float, y: float, r: int, c: int, cls: str, label: str) -> str:
+    return f'<text x="{num(x)}" y="{num(y)}" data-cell="{r},{c}"{cls}>{label}</text>'
+
+
+def _entry(x: float, y: float, step: int, r: int, c: int, text: str) -> str:
+    return f'<text x="{num(x)}" y="{num(y)}" data-step="{step}" data-cell="{r},{c}">{text}</text>'
+
+
+def _grid_lines(n: int, x0: float, y0: float, side: float, cls: str) -> str:
+    step = side / n
+    d = []
+    for i in range(n + 1):
+        d.append(f"M{num(x0)} {num(y0 + i * step)}H{num(x0 + side)}")
+        d.append(f"M{num(x0 + i * step)} {num(y0)}V{num(y0 + side)}")
+    return f'<path class="{cls}" d="{"".join(d)}"/>'
+
+
+class _TableKind(Kind):
+    """Shared drawing of a shuffled n x n table and its visiting-order key."""
+
+    css: ClassVar[str] = (
+        ".g{fill:none;stroke:#333;stroke-width:.5}.g2{fill:none;stroke:#999;stroke-width:.3}"
+        ".r{fill:#d62728}.b{fill:#222}.kp{fill:none;stroke:#1f5fbf;stroke-width:.8;"
+        "stroke-opacity:.35}.kt{font-size:3.2px}.sg{text-anchor:middle}"
+    )
+
+    def _grid(self, spec: ExerciseSpec) -> _Grid:
+        raise NotImplementedError
+
+    def _entry_text(self, grid: _Grid, label: int, r: int, c: int, lang: str) -> str:
+        return f"{grid.labels[label]}→({r + 1},{c + 1})"
+
+    def _widest_entry(self, grid: _Grid, lang: str) -> str:
+        return max((self._entry_text(grid, i, 6, 6, lang) for i in grid.order), key=blen)
+
+    def _data(self, spec: ExerciseSpec) -> _Data:
+        grid = self._grid(spec)
+        cells = list(range(grid.n * grid.n))
+        random.Random(spec.seed).shuffle(cells)
+        return _Data(grid, tuple(cells))
+
+    @staticmethod
+    def _font(grid: _Grid, cell: float) -> float:
+        chars = max(len(s) for s in grid.labels)
+        return round(min(cell * 0.45, cell * 0.75 / max(chars * 0.62, 1.0)), 1)
+
+    def _cls(self, grid: _Grid, label: int) -> str:
+        col = grid.colours[label]
+        return f' class="{col}"' if col else ""
+
+    # -- sheet ---------------------------------------------------------------
+
+    def _sheet_fixed(self, spec: ExerciseSpec, grid: _Grid) -> tuple[str, str]:
+        n = grid.n
+        cell = _SIDE / n
+        fs = self._font(grid, cell)
+        head = _grid_lines(n, _X0, _Y0, _SIDE, "g") + f'<g class="sg" font-size="{fs}">'
+        zh = spec.lang == "zh"
+        rec = "第 {i} 次：______ 秒" if zh else "Try {i}: ______ s"
+        y = BODY_BOTTOM - 20.0
+        tail = "</g>" + "".join(
+            f'<text x="{20 + 60 * i}" y="{y}" class="i">{rec.format(i=i + 1)}</text>'
+            for i in range(3)
+        )
+        return head, tail
+
+    def _sheet_bound(self, spec: ExerciseSpec) -> int:
+        grid = self._grid(spec)
+        head, tail = self._sheet_fixed(spec, grid)
+        wide = max(grid.labels, key=blen)
+        item = widest(_cell, 888.8, 888.8, 9, 9, self._cls(grid, 0), wide)
+        return blen(head + tail) + grid.n * grid.n * item
+
+    def _sheet_body(self, spec: ExerciseSpec, data: _Data) -> str:
+        grid = data.grid
+        n = grid.n
+        cell = _SIDE / n
+        fs = self._font(grid, cell)
+        head, tail = self._sheet_fixed(spec, grid)
+        out = [head]
+        for i, label in enumerate(data.cells):
+            r, c = divmod(i, n)
+            x = _X0 + (c + 0.5) * cell
+            y = _Y0 + (r + 0.5) * cell + fs * 0.36
+            out.append(_cell(x, y, r, c, self._cls(grid, label), grid.labels[label]))
+        out.append(tail)
+        return "".join(out)
+
+    # -- key -----------------------------------------------------------------
+
+    def _key_fixed(self, grid: _Grid) -> tuple[str, str, str]:
+        fs = self._font(grid, _KSIDE / grid.n)
+        head = _grid_lines(grid.n, _KX0, _KY0, _KSIDE, "g2") + '<polyline class="kp" points="'
+        mid = f'"/><g class="sg" font-size="{fs}">'
+        return head, mid, '</g><g class="kt">'
+
+    def _key_bound(self, spec: ExerciseSpec) -> int:
+        grid = self._grid(spec)
+        fixed = blen("".join(self._key_fixed(grid))) + len("</g>")
+        nn = grid.n * grid.n
+        wide = max(grid.labels, key=blen)
+        item = widest(_cell, 888.8, 888.8, 9, 9, self._cls(grid, 0), wide)
+        entry = widest(_entry, 888.8, 888.8, 99, 9, 9, self._widest_entry(grid, spec.lang))
+        points = nn * len("888.8,888.8 ")
+        return fixed + nn * item + points + nn * entry
+
+    def _key_body(self, spec: ExerciseSpec, data: _Data) -> str:
+        grid = data.grid
+        n = grid.n
+        cell = _KSIDE / n
+        fs = self._font(grid, cell)
+        head, mid, table = self._key_fixed(grid)
+        where = [0] * len(data.cells)  # label index -> cell index
+        for i, label in enumerate(data.cells):
+            where[label] = i
+        pts = []
+        for label in grid.order:
+            r, c = divmod(where[label], n)
+            pts.append(f"{num(_KX0 + (c + 0.5) * cell)},{num(_KY0 + (r + 0.5) * cell)}")
+        out = [head, " ".join(pts), mid]
+        for i, label in enumerate(data.cells):
+            r, c = divmod(i, n)
+            x = _KX0 + (c + 0.5) * cell
+            y = _KY0 + (r + 0.5) * cell + fs * 0.36
+            out.append(_cell(x, y, r, c, self._cls(grid, label), grid.labels[label]))
+        out.append(table)
+        per_col = -(-len(grid.order) // 5) if n >= 6 else n
+        cols = -(-len(grid.order) // per_col)
+        dy = min(7.0, (BODY_BOTTOM - _TABLE_TOP) / per_col)
+        for step, label in enumerate(grid.order):
+            col, row = divmod(step, per_col)
+            r, c = divmod(where[label], n)
+            text = self._entry_text(grid, label, r, c, spec.lang)
+            x = 20.0 + col * (170.0 / cols)
+            out.append(_entry(x, _TABLE_TOP + row * dy, step + 1, r, c, text))
+        out.append("</g>")
+        return "".join(out)
+
+
+class Schulte(_TableKind):
+    """Schulte table: find 1..n*n (or A.., or 一..) in order, eyes on the centre."""
+
+    name = "schulte"
+    dimension = "span"
+    title: ClassVar[dict[str, str]] = {"zh": "舒尔特方格", "en": "Schulte table"}
+    variants = ("digits", "letters", "hanzi")
+
+    def default_variant(self, age: int, lang: str) -> str:
+        return "digits"
+
+    def size_n(self, spec: ExerciseSpec) -> int:
+        n = ramp(spec.level, spec.age, 3, 7)
+        return min(n, 5) if self.variant_of(spec) == "letters" else n
+
+    def _grid(self, spec: ExerciseSpec) -> _Grid:
+        n = self.size_n(spec)
+        v = self.variant_of(spec)
+        nn = n * n
+        if v == "letters":
+            labels = tuple(_LETTERS[:nn])
+        elif v == "hanzi":
+            labels = _HANZI[:nn]
+        else:
+            labels = tuple(str(i) for i in range(1, nn + 1))
+        return _Grid(n, labels, ("",) * nn, tuple(range(nn)))
+
+    def minutes(self, spec: ExerciseSpec) -> int:
+        return max(1, self.size_n(spec) - 2)
+
+    def instructions(self, spec: ExerciseSpec) -> str:
+        labels = self._grid(spec).labels
+        first, second, last = labels[0], labels[1], labels[-1]
+        if spec.lang == "zh":
+            return (
+                f"眼睛看着表格中间，用手指按顺序指出 {first}、{second}……一直到 {last}，"
+                "边指边小声读出来。尽量不转头，用眼睛的余光去找。"
+            )
+        return (
+            f"Keep your eyes near the centre. Point to {first}, {second} … up to {last} "
+            "in order and say each one quietly. Try not to turn your head."
+        )
+
+    def how_to_run(self, spec: ExerciseSpec) -> str:
+        if spec.lang == "zh":
+            return (
+                "表格放在孩子眼前 30–40 厘米处。老师说“开始”时计时，孩子按顺序指出并读出，"
+                "找完停表，记下用时和指错次数。可连做 2–3 次，每次换一张新表；只和孩子自己"
+                "之前的用时比较，不和别人比较。"
+            )
+        return (
+            "Hold the table 30–40 cm from the child. Start the timer on “go”; the child "
+            "points and says each item in order; stop when the last is found and note the "
+            "time and the number of wrong points. Repeat 2–3 times with a fresh table; "
+            "compare only with the child's own earlier times."
+        )
+
+    def key_note(self, spec: ExerciseSpec) -> str:
+        if spec.lang == "zh":
+            return "蓝线按顺序连接各格；下表列出每一项所在的（行，列），从左上角数起。"
+        return (
+            "The blue line joins the cells in order; the table gives each item's "
+            "(row, column), counted from the top left."
+        )
+
+
+class RedBlack(_TableKind):
+    """Gorbov red-black table: red ascending and black descending, alternating."""
+
+    name = "schulte_redblack"
+    dimension = "shifting"
+    title: ClassVar[dict[str, str]] = {"zh": "红黑方格（戈尔博夫表）", "en": "Red–black table"}
+    min_age = 7
+
+    def size_n(self, spec: ExerciseSpec) -> int:
+        return ramp(spec.level, spec.age, 4, 7)
+
+    def _counts(self, spec: ExerciseSpec) -> tuple[int, int]:
+        nn = self.size_n(spec) ** 2
+        return (nn + 1) // 2, nn // 2
+
+    def _grid(self, spec: ExerciseSpec) -> _Grid:
+        n = self.size_n(spec)
+        red, black = self._counts(spec)
+        labels = tuple(str(i) for i in range(1, red + 1)) + tuple(
+            str(i) for i in range(1, black + 1)
+        )
+        colours = ("r",) * red + ("b",) * black
+        order: list[int] = []
+        for i in range(red):
+            order.append(i)  # red i+1, ascending
+            if i < black:
+                order.append(red + black - 1 - i)  # black black-i, descending
+        return _Grid(n, labels, colours, tuple(order))
+
+    def _entry_text(self, grid: _Grid, label: int, r: int, c: int, lang: str) -> str:
+        colour = grid.colours[label]
+        name = ("红" if colour == "r" else "黑") if lang == "zh" else colour.upper()
+        return f"{name}{grid.labels[label]}→({r + 1},{c + 1})"
+
+    def minutes(self, spec: ExerciseSpec) -> int:
+        return self.size_n(spec) - 1
+
+    def instructions(self, spec: ExerciseSpec) -> str:
+        red, black = self._counts(spec)
+        if spec.lang == "zh":
+            return (
+                f"红数从小到大、黑数从大到小，交替着找：红 1、黑 {black}、红 2、黑 {black - 1}"
+                f"……直到红 {red}。用手指指出并读出颜色和数字。"
+            )
+        return (
+            f"Alternate red numbers going up with black numbers going down: red 1, black "
+            f"{black}, red 2, black {black - 1} … up to red {red}. Point and say each one."
+        )
+
+    def how_to_run(self, spec: ExerciseSpec) -> str:
+        if spec.lang == "zh":
+            return (
+                "先确认孩子能分清红色和黑色。讲清规则后计时，孩子边指边读（如“红 3”“黑 20”），"
+                "顺序错了就提醒从错处接着找。记录总用时和错误次数，与孩子自己上次的成绩比较。"
+            )
+        return (
+            "Check first that the child tells red from black. Explain the rule, start the "
+            "timer; the child points and says each item (“red 3”, “black 20”). On a slip, "
+            "prompt them to go on from there. Note the time and errors; compare only with the "
+            "child's own last result."
+        )
+
+    def key_note(self, spec: ExerciseSpec) -> str:
+        if spec.lang == "zh":
+            return "蓝线按正确顺序连接各格；下表依次列出每一步的颜色、数字和（行，列）。"
+        return (
+            "The blue line joins the cells in the right order; the table lists each "
+            "step's colour, number and (row, column)."
+        )
