@@ -1,0 +1,139 @@
+"""A plan as an ordered list of archive entries, with every size known up front.
+
+Layout of the archive (Chinese by default, English with ``lang=en``)::
+
+    张三—4周训练方案/
+      index.html                          plan overview
+      第01周/第01课/教案.html               lesson plan
+      第01周/第01课/01_舒尔特方格.svg        worksheet
+      第01周/第01课/答案/01_舒尔特方格_答案.svg answer key
+      第01周/第01课/材料/01_<file>          centre's material (with --library)
+
+Generated documents become ``ProducerSource`` entries: their exact size comes
+from their parameters and their bytes are rendered only when the download
+reaches them. Library files become ``FileSource`` entries sent with sendfile.
+Everything is STORED: the material files (PDF, images, audio, video) are
+already compressed, and compressing the generated SVG would need it rendered
+before the first byte to know its size.
+
+Timestamps come from the request's start date (or a fixed epoch when it has
+none) and from the library files' mtimes, never from the clock, so the same
+request gives the same bytes on any day and on any server.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+
+from .archive import ArchiveLayout, Entry, ProducerSource
+from .lessons import (
+    answer_key_filename,
+    exercise_filename,
+    lesson_doc,
+    lesson_doc_filename,
+    lesson_folder,
+    overview_doc,
+)
+from .library import Library
+from .plan import Lesson, Plan, build_plan
+from .request import PlanRequest
+from .worksheets import REGISTRY
+from .worksheets.base import Doc
+
+GENERATOR_VERSION = "1"
+"""Bump when any generator's output changes: it is part of every ETag."""
+
+FIXED_EPOCH = calendar.timegm((2025, 1, 1, 8, 0, 0))
+"""Timestamp of every generated file of a plan without a start date."""
+
+_MATERIALS = {"zh": "材料", "en": "Materials"}
+
+
+@dataclass(frozen=True, slots=True)
+class PlanArchive:
+    """What the server needs to answer for one plan: geometry, name, validators."""
+
+    layout: ArchiveLayout
+    filename: str
+    etag: str  # strong, quoted
+    last_modified: int  # Unix seconds: the newest entry's mtime
+
+
+def _lesson_mtime(lesson: Lesson) -> int:
+    if lesson.date is None:
+        return FIXED_EPOCH
+    return calendar.timegm(lesson.date.timetuple()) + 8 * 3600
+
+
+def _producer(doc: Doc, key: str) -> ProducerSource:
+    return ProducerSource(doc.size, doc.render, f"{GENERATOR_VERSION}|{key}")
+
+
+def plan_entries(plan: Plan, library: Library | None = None) -> list[Entry]:
+    """Every file of the plan in archive order; renders nothing."""
+    req = plan.request
+    lang = req.lang
+    root = req.archive_root
+    plan_key = req.canonical_bytes().hex()
+    start = (
+        calendar.timegm(req.start_date.timetuple()) + 8 * 3600
+        if req.start_date is not None
+        else FIXED_EPOCH
+    )
+    entries = [
+        Entry(f"{root}/index.html", _producer(overview_doc(plan), f"overview|{plan_key}"), start)
+    ]
+    for lesson in plan.lessons:
+        folder = f"{root}/{lesson_folder(lesson, lang)}"
+        mtime = _lesson_mtime(lesson)
+        entries.append(
+            Entry(
+                f"{folder}/{lesson_doc_filename(lang)}",
+                _producer(lesson_doc(plan, lesson), f"lesson|{plan_key}|{lesson.index}"),
+                mtime,
+            )
+        )
+        keys: list[Entry] = []
+        materials: list[Entry] = []
+        for ex in lesson.exercises:
+            kind = REGISTRY[ex.kind]
+            sheet_doc, key_doc = kind.sheet(ex.spec), kind.key(ex.spec)
+            spec_key = repr(ex.spec)
+            entries.append(
+                Entry(
+                    f"{folder}/{exercise_filename(ex, REGISTRY, lang, sheet_doc.ext)}",
+                    _producer(sheet_doc, f"s|{spec_key}"),
+                    mtime,
+                )
+            )
+            keys.append(
+                Entry(
+                    f"{folder}/{answer_key_filename(ex, REGISTRY, lang, key_doc.ext)}",
+                    _producer(key_doc, f"k|{spec_key}"),
+                    mtime,
+                )
+            )
+            if library is not None:
+                material = library.pick(ex.dimension, (ex.spec.level + 1) // 2, ex.spec.seed)
+                if material is not None:
+                    materials.append(
+                        Entry(
+                            f"{folder}/{_MATERIALS[lang]}/{ex.number:02d}_{material.name}",
+                            material.source,
+                            material.mtime,
+                        )
+                    )
+        entries.extend(keys)
+        entries.extend(materials)
+    return entries
+
+
+def build_archive(req: PlanRequest, library: Library | None = None) -> PlanArchive:
+    """The plan's archive layout: total size, offsets and ETag, before any byte is made."""
+    plan = build_plan(req)
+    entries = plan_entries(plan, library)
+    layout = ArchiveLayout(entries)
+    etag = f'"{layout.fingerprint()[:40]}"'
+    last_modified = max((e.mtime for e in entries), default=FIXED_EPOCH)
+    return PlanArchive(layout, req.filename, etag, last_modified)

@@ -1,0 +1,113 @@
+"""The aiohttp application: shared state, start-up checks and wiring of the routes.
+
+State is built once per process: the link sealer, the admission semaphore
+(sized from the memory budget), the materials library (indexed at start-up,
+so a broken library fails the start, not a download), metrics, and a small
+LRU of built archive layouts. The layout cache is keyed by the normalised
+request, so a resumed download, its range requests and many clients of one
+plan share one layout instead of rebuilding it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from generators.entries import PlanArchive, build_archive
+from generators.library import Library
+from generators.request import PlanRequest
+
+from .admission import Admission, SlotPlan, download_cost, plan_slots, raise_nofile_limit
+from .config import Config
+from .links import LinkSealer
+from .metrics import Metrics
+from .writer import WriterLimits
+
+log = logging.getLogger("planstream.server")
+
+LAYOUT_CACHE_SIZE = 64
+
+
+@dataclass
+class State:
+    config: Config
+    sealer: LinkSealer
+    admission: Admission
+    slot_plan: SlotPlan
+    library: Library | None
+    limits: WriterLimits
+    metrics: Metrics = field(default_factory=Metrics)
+    _cache: OrderedDict[bytes, PlanArchive] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def archive_for(self, req: PlanRequest) -> PlanArchive:
+        """The plan's archive layout, built once and kept in a small LRU."""
+        key = req.canonical_bytes()
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+        archive = build_archive(req, self.library)
+        with self._lock:
+            self._cache[key] = archive
+            while len(self._cache) > LAYOUT_CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return archive
+
+
+STATE: web.AppKey[State] = web.AppKey("planstream_state", State)
+
+
+def build_state(config: Config, library: Library | None = None) -> State:
+    """Everything the handlers share; logs the budget and slot count (the operator's numbers)."""
+    if library is None and config.library:
+        library = Library.load(config.library)
+    cost = config.download_cost or download_cost(config.chunk_size, config.sndbuf)
+    nofile = raise_nofile_limit()
+    plan = plan_slots(config.memory_budget, config.reserve, cost, nofile, config.max_slots)
+    sealer = LinkSealer(config.secret)
+    if sealer.ephemeral:
+        log.warning(
+            "no --secret given: download links are sealed with a random key and stop "
+            "working when this process restarts (set PLANSTREAM_SECRET on every node)"
+        )
+    log.info(
+        "memory budget %d MiB (from %s), reserve %d MiB, %d KiB per download -> %d slots "
+        "(memory allows %d, descriptors %d with RLIMIT_NOFILE %d)",
+        config.memory_budget >> 20,
+        config.budget_source,
+        config.reserve >> 20,
+        cost >> 10,
+        plan.slots,
+        plan.by_memory,
+        plan.by_fds,
+        nofile,
+    )
+    limits = WriterLimits(
+        chunk_size=config.chunk_size,
+        stall_timeout=config.stall_timeout,
+        min_rate=config.min_rate,
+        rate_window=config.rate_window,
+    )
+    return State(
+        config=config,
+        sealer=sealer,
+        admission=Admission(plan.slots, config.queue_timeout),
+        slot_plan=plan,
+        library=library,
+        limits=limits,
+    )
+
+
+def make_app(config: Config, library: Library | None = None) -> web.Application:
+    from .routes import setup_routes
+
+    app = web.Application(client_max_size=256 * 1024)
+    app[STATE] = build_state(config, library)
+    setup_routes(app)
+    return app

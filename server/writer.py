@@ -1,0 +1,172 @@
+"""The backpressure-aware body writer: archive pieces onto a socket, bounded in time.
+
+Strategy:
+
+- Buffers are written in slices of at most ``chunk_size`` and every write is
+  awaited, so aiohttp drains the transport once its buffer passes 64 KiB: the
+  process never holds more than one slice and the transport's mark per
+  download, however slow the client. Small pieces (local headers, small
+  documents) are coalesced first, so a plan of many small files does not cost
+  a send() per header.
+- ``FileSlice`` pieces (a centre's material files) go out with
+  ``loop.sendfile``: zero-copy on plain TCP. The file is opened and re-checked
+  with ``fstat`` against its index first, and a short send (the file shrank)
+  is an error. Where sendfile is unavailable (TLS, uvloop) the file is read in
+  slices and written like any buffer.
+- Every write and every sendfile call is bounded by ``stall_timeout``; over
+  each ``rate_window`` the download must average ``min_rate`` bytes/s. A client
+  that stops reading is cut, it cannot pin a slot forever.
+- Bytes sent are counted and must equal the window's length.
+
+Errors are raised as ``DownloadError`` with an outcome (``stalled``: no
+progress or below the minimum rate; ``failed``: a material file changed, or a
+byte count is off) and a reason; the caller aborts the connection. This module never
+raises an HTTPException: headers are already on the wire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from generators.archive import FileSlice, Piece, SourceChanged, read_slice
+
+SENDFILE_CHUNK = 1 << 20  # one loop.sendfile call; bounded by stall_timeout
+COALESCE_BELOW = 16 * 1024  # pieces smaller than this are gathered into one write
+
+
+class DownloadError(Exception):
+    """A started download that cannot finish; ``outcome`` names why, for logs and metrics."""
+
+    def __init__(self, outcome: str, reason: str) -> None:
+        super().__init__(reason)
+        self.outcome = outcome
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class WriterLimits:
+    chunk_size: int = 64 * 1024
+    stall_timeout: float = 30.0
+    min_rate: int = 4096
+    rate_window: float = 60.0
+    use_sendfile: bool = True
+
+
+class BodyWriter:
+    """Writes one response body from archive pieces; counts what it sent."""
+
+    def __init__(
+        self, request: web.Request, response: web.StreamResponse, limits: WriterLimits
+    ) -> None:
+        self.request = request
+        self.response = response
+        self.limits = limits
+        self.sent = 0
+        self._mark_time = time.monotonic()
+        self._mark_sent = 0
+        self._pending = bytearray()
+        transport = request.transport
+        self._sendfile = (
+            limits.use_sendfile
+            and transport is not None
+            and transport.get_extra_info("sslcontext") is None
+            and transport.get_extra_info("socket") is not None
+        )
+
+    async def send(self, pieces: Iterable[Piece], expected: int) -> None:
+        try:
+            for piece in pieces:
+                if isinstance(piece, FileSlice):
+                    await self._flush()
+                    await self._send_file(piece)
+                elif len(piece) < COALESCE_BELOW:
+                    self._pending += piece
+                    if len(self._pending) >= self.limits.chunk_size:
+                        await self._flush()
+                else:
+                    await self._flush()
+                    await self._write(piece)
+            await self._flush()
+        except SourceChanged as exc:
+            raise DownloadError("failed", f"source changed: {exc}") from exc
+        if self.sent != expected:
+            raise DownloadError("failed", f"sent {self.sent} bytes, declared {expected}")
+
+    # -- buffers ---------------------------------------------------------
+
+    async def _flush(self) -> None:
+        if self._pending:
+            data = bytes(self._pending)
+            self._pending.clear()
+            await self._write(data)
+
+    async def _write(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        step = self.limits.chunk_size
+        for pos in range(0, len(view), step):
+            part = view[pos : pos + step]
+            await self._bounded(self.response.write(part), "write")
+            self._count(len(part))
+
+    # -- files -----------------------------------------------------------
+
+    async def _send_file(self, piece: FileSlice) -> None:
+        if not self._sendfile:
+            for data in read_slice(piece, self.limits.chunk_size):
+                await self._write(data)
+            return
+        loop = asyncio.get_running_loop()
+        transport = self.request.transport
+        if transport is None or transport.is_closing():
+            raise ConnectionResetError("client went away")
+        with open(piece.path, "rb") as f:
+            st = os.fstat(f.fileno())
+            if (st.st_size, st.st_mtime_ns) != (piece.expect_size, piece.expect_mtime_ns):
+                raise SourceChanged(piece.path, "changed since it was indexed")
+            offset, remaining = piece.offset, piece.length
+            while remaining:
+                count = min(SENDFILE_CHUNK, remaining)
+                try:
+                    n = await self._bounded(
+                        loop.sendfile(transport, f, offset, count, fallback=True), "sendfile"
+                    )
+                except NotImplementedError:
+                    self._sendfile = False
+                    tail = FileSlice(piece.path, offset, remaining, st.st_size, st.st_mtime_ns)
+                    for data in read_slice(tail, self.limits.chunk_size):
+                        await self._write(data)
+                    return
+                if n != count:
+                    raise SourceChanged(piece.path, f"file ended early: {n} of {count} bytes")
+                offset += n
+                remaining -= n
+                self._count(n)
+
+    # -- limits ----------------------------------------------------------
+
+    async def _bounded(self, aw, what: str):
+        try:
+            return await asyncio.wait_for(aw, self.limits.stall_timeout)
+        except TimeoutError:
+            raise DownloadError(
+                "stalled", f"{what} made no progress for {self.limits.stall_timeout:g} s"
+            ) from None
+
+    def _count(self, n: int) -> None:
+        self.sent += n
+        now = time.monotonic()
+        elapsed = now - self._mark_time
+        if elapsed >= self.limits.rate_window:
+            rate = (self.sent - self._mark_sent) / elapsed
+            if rate < self.limits.min_rate:
+                raise DownloadError(
+                    "stalled",
+                    f"{rate:.0f} B/s over {elapsed:.0f} s, below --min-rate {self.limits.min_rate}",
+                )
+            self._mark_time, self._mark_sent = now, self.sent
