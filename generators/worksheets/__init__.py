@@ -7,10 +7,17 @@ built from it is the same in every process.
 
 from __future__ import annotations
 
+from .auditory_script import AuditoryScript
 from .base import DIMENSIONS, MAX_LEVEL, Doc, ExerciseSpec, WorksheetKind, pad_to
 from .cancellation import Cancellation, HanziCancellation
+from .digit_span import DigitSpan
+from .dual_task import DualTask
+from .maze import Maze
 from .page import MAX_AGE, MIN_AGE, Kind
 from .schulte import RedBlack, Schulte
+from .spot_difference import SpotDifference
+from .stroop import Stroop
+from .tangled_lines import TangledLines
 from .trail_making import TrailMaking
 
 _KINDS: tuple[Kind, ...] = (
@@ -19,6 +26,13 @@ _KINDS: tuple[Kind, ...] = (
     Cancellation(),
     HanziCancellation(),
     TrailMaking(),
+    Maze(),
+    TangledLines(),
+    DigitSpan(),
+    Stroop(),
+    SpotDifference(),
+    AuditoryScript(),
+    DualTask(),
 )
 
 REGISTRY: dict[str, WorksheetKind] = {k.name: k for k in _KINDS}

@@ -54,7 +54,7 @@ LEFT, RIGHT = 15.0, 195.0
 BODY_TOP, BODY_BOTTOM = 62.0, 284.0
 
 _CSS = (
-    f"text{{font-family:{FONT};fill:#222}}"
+    f"svg{{font-family:{FONT};fill:#222}}"
     ".h{font-size:7.5px;font-weight:700}.m{font-size:3.4px;fill:#555}"
     ".i{font-size:4.2px}.tb{fill:none;stroke:#c0392b;stroke-width:.5}"
     ".tt{font-size:4.2px;fill:#c0392b;font-weight:700;text-anchor:middle}"

@@ -1,0 +1,221 @@
+"""Stroop sheets (selective attention / inhibition): name the ink, not the word.
+
+Variants:
+- ``words``: colour words (红/黄/蓝/绿 or red/yellow/blue/green) printed in
+  ink of another colour; a share of congruent items at low levels makes the
+  start gentler and falls to none by the top level.
+- ``daynight``: for children under 7 (Day–Night Stroop): suns and moons drawn
+  as SVG shapes; the child says "night" for a sun and "day" for a moon.
+
+Strategy: a fixed grid (rows x cols by level and age); each item is one
+``<text>`` (fixed-width ink attribute, word from a 4-entry table) or one
+``<use>`` of a sun/moon symbol, so the bound is exact up to coordinate widths.
+The same correct response never comes twice in a row. The key writes the
+correct answer for every cell (``data-answer``).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import ClassVar
+
+from .base import ExerciseSpec
+from .page import Kind, ramp
+from .svg import BLUE, GREEN, RED, YELLOW, blen, num, widest
+
+_COLOURS = ("red", "yellow", "blue", "green")
+_INK = {"red": RED, "yellow": YELLOW, "blue": BLUE, "green": GREEN}
+_WORDS = {
+    "zh": {"red": "红", "yellow": "黄", "blue": "蓝", "green": "绿"},
+    "en": {"red": "red", "yellow": "yellow", "blue": "blue", "green": "green"},
+}
+_SAY = {"zh": {"sun": "晚上", "moon": "白天"}, "en": {"sun": "night", "moon": "day"}}
+_X0, _X1, _Y0, _Y1 = 30.0, 180.0, 76.0, 272.0
+
+# Sun: disc with eight rays; moon: crescent. Both centred on (0, 0), radius ~14.
+_DEFS = (
+    '<defs><g id="sun" transform="scale(1.4)">'
+    '<g stroke="#d99a00" stroke-width="1.2" stroke-linecap="round">'
+    '<path d="M0-10V-7M0 7V10M-10 0H-7M7 0H10M-7.1-7.1-5-5M5 5 7.1 7.1M-7.1 7.1-5 5M5-5 7.1-7.1"/>'
+    '</g><circle r="5.6" fill="#ffc21a" stroke="#d99a00" stroke-width=".6"/></g>'
+    '<path id="moon" transform="scale(1.4)" d="M2.5-8.6A9 9 0 1 0 8.6 3.2 7 7 0 1 1 2.5-8.6Z" '
+    'fill="#5b6fb5"/></defs>'
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Data:
+    words: tuple[str, ...]  # colour key of the printed word ("" for pictures)
+    inks: tuple[str, ...]  # colour key of the ink, or "sun" / "moon"
+
+
+def _word(x: float, y: float, r: int, c: int, ink: str, word: str) -> str:
+    return f'<text x="{num(x)}" y="{num(y)}" data-cell="{r},{c}" style="fill:{ink}">{word}</text>'
+
+
+def _picture(x: float, y: float, r: int, c: int, what: str) -> str:
+    return f'<use href="#{what}" x="{num(x)}" y="{num(y)}" data-cell="{r},{c}"/>'
+
+
+def _answer(x: float, y: float, r: int, c: int, key: str, text: str) -> str:
+    return f'<text x="{num(x)}" y="{num(y)}" data-cell="{r},{c}" data-answer="{key}">{text}</text>'
+
+
+class Stroop(Kind):
+    name = "stroop"
+    dimension = "selective"
+    title: ClassVar[dict[str, str]] = {"zh": "颜色与字（斯特鲁普）", "en": "Colour–word Stroop"}
+    variants = ("words", "daynight")
+    css: ClassVar[str] = (
+        ".sw{font-weight:700;text-anchor:middle}.sk{text-anchor:middle}"
+        ".sk2{fill:#bbb;text-anchor:middle;font-weight:700}"
+    )
+
+    def default_variant(self, age: int, lang: str) -> str:
+        return "daynight" if age < 7 else "words"
+
+    def grid(self, spec: ExerciseSpec) -> tuple[int, int]:
+        """(rows, cols): more items with level and age."""
+        if self.variant_of(spec) == "daynight":
+            return ramp(spec.level, spec.age, 3, 5), ramp(spec.level, spec.age, 4, 6)
+        return ramp(spec.level, spec.age, 4, 8), ramp(spec.level, spec.age, 4, 6)
+
+    def _data(self, spec: ExerciseSpec) -> _Data:
+        rows, cols = self.grid(spec)
+        rng = random.Random(spec.seed)
+        words: list[str] = []
+        inks: list[str] = []
+        if self.variant_of(spec) == "daynight":
+            for _ in range(rows * cols):
+                # no run of three equal pictures: the rule must be applied every time
+                if len(inks) >= 2 and inks[-1] == inks[-2]:
+                    pic = "moon" if inks[-1] == "sun" else "sun"
+                else:
+                    pic = rng.choice(("sun", "moon"))
+                words.append("")
+                inks.append(pic)
+            return _Data(tuple(words), tuple(inks))
+        congruent = max(0.0, 0.35 - 0.04 * (spec.level - 1))
+        prev = ""
+        for _ in range(rows * cols):
+            word = rng.choice(_COLOURS)
+            if rng.random() < congruent and word != prev:
+                ink = word
+            else:
+                ink = rng.choice([c for c in _COLOURS if c != word and c != prev])
+            words.append(word)
+            inks.append(ink)
+            prev = ink
+        return _Data(tuple(words), tuple(inks))
+
+    def _geom(self, spec: ExerciseSpec) -> tuple[float, float, float]:
+        """(dx, dy, font size)."""
+        rows, cols = self.grid(spec)
+        dx = (_X1 - _X0) / max(cols - 1, 1)
+        dy = (_Y1 - _Y0) / max(rows - 1, 1)
+        fs = min(12.0, dy * 0.6) if spec.lang == "zh" else min(9.0, dx * 0.24, dy * 0.6)
+        return dx, min(dy, 50.0), round(fs, 1)
+
+    def _open(self, spec: ExerciseSpec, key: bool) -> str:
+        fs = self._geom(spec)[2]
+        if key:
+            return f'<g class="sk" font-size="{round(fs * 0.75, 1)}">'
+        if self.variant_of(spec) == "daynight":
+            return _DEFS + "<g>"
+        return f'<g class="sw" font-size="{fs}">'
+
+    def _cells(self, spec: ExerciseSpec) -> list[tuple[int, int, float, float]]:
+        rows, cols = self.grid(spec)
+        dx, dy, _fs = self._geom(spec)
+        return [(r, c, _X0 + c * dx, _Y0 + r * dy) for r in range(rows) for c in range(cols)]
+
+    def _sheet_bound(self, spec: ExerciseSpec) -> int:
+        rows, cols = self.grid(spec)
+        if self.variant_of(spec) == "daynight":
+            item = widest(_picture, 888.8, 888.8, 9, 9, "moon")
+        else:
+            word = max(_WORDS[spec.lang].values(), key=blen)
+            item = widest(_word, 888.8, 888.8, 9, 9, RED, word)
+        return blen(self._open(spec, False)) + len("</g>") + rows * cols * item
+
+    def _sheet_body(self, spec: ExerciseSpec, data: _Data) -> str:
+        fs = self._geom(spec)[2]
+        out = [self._open(spec, False)]
+        pictures = self.variant_of(spec) == "daynight"
+        words = _WORDS[spec.lang]
+        for (r, c, x, y), word, ink in zip(self._cells(spec), data.words, data.inks, strict=True):
+            if pictures:
+                out.append(_picture(x, y, r, c, ink))
+            else:
+                out.append(_word(x, y + fs * 0.36, r, c, _INK[ink], words[word]))
+        out.append("</g>")
+        return "".join(out)
+
+    def _answer_text(self, spec: ExerciseSpec, ink: str) -> str:
+        if ink in _SAY["zh"]:
+            return _SAY[spec.lang][ink]
+        return _WORDS[spec.lang][ink]
+
+    def _key_bound(self, spec: ExerciseSpec) -> int:
+        rows, cols = self.grid(spec)
+        keys = ("sun", "moon") if self.variant_of(spec) == "daynight" else _COLOURS
+        item = max(
+            widest(_answer, 888.8, 888.8, 9, 9, self._say_key(k), self._answer_text(spec, k))
+            for k in keys
+        )
+        return blen(self._open(spec, True)) + len("</g>") + rows * cols * item
+
+    @staticmethod
+    def _say_key(ink: str) -> str:
+        return {"sun": "night", "moon": "day"}.get(ink, ink)
+
+    def _key_body(self, spec: ExerciseSpec, data: _Data) -> str:
+        fs = self._geom(spec)[2]
+        out = [self._open(spec, True)]
+        for (r, c, x, y), ink in zip(self._cells(spec), data.inks, strict=True):
+            text = self._answer_text(spec, ink)
+            out.append(_answer(x, y + fs * 0.27, r, c, self._say_key(ink), text))
+        out.append("</g>")
+        return "".join(out)
+
+    # -- texts ---------------------------------------------------------------
+
+    def minutes(self, spec: ExerciseSpec) -> int:
+        rows, cols = self.grid(spec)
+        return 2 if rows * cols <= 30 else 3
+
+    def instructions(self, spec: ExerciseSpec) -> str:
+        daynight = self.variant_of(spec) == "daynight"
+        if spec.lang == "zh":
+            if daynight:
+                return "反着说：看到太阳说“晚上”，看到月亮说“白天”。从左到右，一个一个说。"
+            return "不要读字，要说出字的颜色。从左到右、一行一行说。比如用蓝色写的“红”，要说“蓝”。"
+        if daynight:
+            return (
+                "Say the opposite: for a sun say “night”, for a moon say “day”. "
+                "Go left to right, one by one."
+            )
+        return (
+            "Don't read the words: say the colour of the ink, row by row, left to right. "
+            "For “red” printed in blue, say “blue”."
+        )
+
+    def how_to_run(self, spec: ExerciseSpec) -> str:
+        if spec.lang == "zh":
+            return (
+                "请彩色打印。先确认孩子能说出四种颜色（分不清红绿的孩子改用昼夜版）。"
+                "先练第一行，再计时做全部；记录用时、说错后自己改正和未改正的次数。"
+                "说错时不打断，结束后一起看答案。"
+            )
+        return (
+            "Print in colour. Check the child can name the four colours (use the day–night "
+            "version if red and green are hard to tell apart). Practise the first row, then "
+            "time the whole sheet; note the time and errors, self-corrected or not. Do not "
+            "interrupt; go through the key together afterwards."
+        )
+
+    def key_note(self, spec: ExerciseSpec) -> str:
+        if spec.lang == "zh":
+            return "每格写的是孩子应说出的答案，位置与练习纸一一对应。"
+        return "Each cell holds the answer the child should say, in the same place as on the sheet."
