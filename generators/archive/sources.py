@@ -79,7 +79,10 @@ class MemorySource:
         return len(self.payload)
 
     def identity(self) -> bytes:
-        return b"m%d:%08x" % (self.size, self.crc)
+        if self.method == METHOD_STORED:
+            return b"m%d:%08x" % (self.size, self.crc)
+        # Deflated bytes depend on the level (and zlib build), not only on the data.
+        return b"m%d:%08x:z%d:%08x" % (self.size, self.crc, len(self.payload), crc32(self.payload))
 
 
 class FileSource:
