@@ -245,6 +245,15 @@ class ArchiveLayout:
         )
         return out
 
+    def _split(self, data: bytes) -> Iterator[bytes]:
+        """A header or the tail, in pieces of at most chunk_size (one piece, usually)."""
+        step = self.chunk_size
+        if len(data) <= step:
+            yield data
+        else:
+            for pos in range(0, len(data), step):
+                yield data[pos : pos + step]
+
     def _chunks(self, data: bytes | memoryview, lo: int, hi: int) -> Iterator[memoryview]:
         view = memoryview(data)
         step = self.chunk_size
@@ -278,7 +287,7 @@ class ArchiveLayout:
             yield from self._central_pieces(start, end)
         if end > cd_end:
             tail = self._tail()
-            yield tail[max(start, cd_end) - cd_end : end - cd_end]
+            yield from self._split(tail[max(start, cd_end) - cd_end : end - cd_end])
 
     def _entry_pieces(self, i: int, start: int, end: int) -> Iterator[Piece]:
         lo = self._local[i]
@@ -292,7 +301,7 @@ class ArchiveLayout:
             data = self._render(i)
         if start < body_lo:
             header = self._local_header(i, self.crc(i))
-            yield header[max(start - lo, 0) : min(end, body_lo) - lo]
+            yield from self._split(header[max(start - lo, 0) : min(end, body_lo) - lo])
         if end <= body_lo or start >= hi:
             return
         s = max(start, body_lo) - body_lo
@@ -310,13 +319,20 @@ class ArchiveLayout:
         j = bisect_right(self._central, max(start, self.central_offset), 0, n) - 1
         j = max(j, 0)
         buf = bytearray()
-        buf_lo = self._central[j]
+        buf_lo = self._central[j]  # archive offset of buf[0]
         limit = self.chunk_size
         while j < n and self._central[j] < end:
             buf += self._central_header(j)
             j += 1
-            if len(buf) >= limit or j == n or self._central[j] >= end:
-                hi = buf_lo + len(buf)
-                yield bytes(buf[max(start, buf_lo) - buf_lo : min(end, hi) - buf_lo])
-                buf_lo = hi
-                buf.clear()
+            if buf_lo < start:  # the first header may begin before the window
+                del buf[: start - buf_lo]
+                buf_lo = start
+            last = j == n or self._central[j] >= end
+            if last:
+                del buf[end - buf_lo :]
+            # Whole chunks only, so no buffer exceeds chunk_size; the rest waits.
+            while len(buf) >= limit or (last and buf):
+                piece = bytes(buf[:limit])
+                del buf[:limit]
+                buf_lo += len(piece)
+                yield piece
