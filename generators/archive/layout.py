@@ -294,15 +294,18 @@ class ArchiveLayout:
         hi = self._local[i + 1]
         body_lo = lo + self._local_header_len(i)
         src = self.entries[i].source
+        body_wanted = start < hi and end > body_lo
         data: bytes | None = None
         if isinstance(src, FileSource):
             src.check()
-        elif isinstance(src, ProducerSource):
+        elif isinstance(src, ProducerSource) and (body_wanted or i not in self._crcs):
+            # For its body, or for the header's CRC; a header-only window
+            # whose CRC is already known renders nothing.
             data = self._render(i)
         if start < body_lo:
             header = self._local_header(i, self.crc(i))
             yield from self._split(header[max(start - lo, 0) : min(end, body_lo) - lo])
-        if end <= body_lo or start >= hi:
+        if not body_wanted:
             return
         s = max(start, body_lo) - body_lo
         e = min(end, hi) - body_lo
