@@ -263,6 +263,7 @@ class Cancellation(_CancelKind):
     dimension = "sustained"
     title: ClassVar[dict[str, str]] = {"zh": "划消练习", "en": "Cancellation"}
     variants = ("digits", "symbols")
+    variant_min_age: ClassVar[dict[str, int]] = {"digits": 5}
 
     def default_variant(self, age: int, lang: str) -> str:
         return "symbols" if age < 6 else "digits"

@@ -39,6 +39,7 @@ class DigitSpan(Kind):
     dimension = "working_memory"
     title: ClassVar[dict[str, str]] = {"zh": "数字记忆（顺背 / 倒背）", "en": "Digit span"}
     variants = ("forward", "backward")
+    variant_min_age: ClassVar[dict[str, int]] = {"backward": 5}
     css: ClassVar[str] = (
         ".cd{fill:#fff;stroke:#888;stroke-width:.4}.ch{font-size:3.6px;fill:#555}"
         ".dg{font-size:9px;font-weight:700;text-anchor:middle;letter-spacing:1px}"

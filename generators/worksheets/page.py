@@ -150,6 +150,8 @@ class Kind:
     variants: ClassVar[tuple[str, ...]] = ("",)
     css: ClassVar[str] = ""
     """Kind-specific CSS appended to the page's <style> (part of the frame)."""
+    variant_min_age: ClassVar[dict[str, int]] = {}
+    """Youngest age each variant suits; younger children get ``default_variant``."""
 
     def __init__(self) -> None:
         assert self.dimension in DIMENSIONS, self.dimension
@@ -185,11 +187,27 @@ class Kind:
         return "用时：______ 秒" if spec.lang == "zh" else "Time taken: ______ s"
 
     def default_variant(self, age: int, lang: str) -> str:
-        """Variant used when ``spec.variant`` is empty."""
+        """Variant used when ``spec.variant`` is empty or too hard for the age."""
         return self.variants[0]
 
+    def variants_for(self, age: int) -> tuple[str, ...]:
+        """The variants a child of ``age`` can do (never empty); for planners."""
+        ok = tuple(v for v in self.variants if age >= self.variant_min_age.get(v, MIN_AGE))
+        return ok or (self.default_variant(age, "zh"),)
+
     def variant_of(self, spec: ExerciseSpec) -> str:
-        return spec.variant or self.default_variant(spec.age, spec.lang)
+        """The variant actually drawn.
+
+        An empty variant means "the usual one for this age and language". A
+        variant that needs a skill the child is too young for (reading colour
+        words, the alphabet, reversing digits) falls back to the age default,
+        so a plan that rotates variants blindly still prints a sheet the child
+        can do; instructions, sheet and key all follow this same choice.
+        """
+        v = spec.variant
+        if v and spec.age >= self.variant_min_age.get(v, MIN_AGE):
+            return v
+        return self.default_variant(spec.age, spec.lang)
 
     def _data(self, spec: ExerciseSpec) -> Any:
         raise NotImplementedError

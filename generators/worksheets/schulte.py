@@ -203,6 +203,7 @@ class Schulte(_TableKind):
     dimension = "span"
     title: ClassVar[dict[str, str]] = {"zh": "舒尔特方格", "en": "Schulte table"}
     variants = ("digits", "letters", "hanzi")
+    variant_min_age: ClassVar[dict[str, int]] = {"letters": 6, "hanzi": 6}
 
     def default_variant(self, age: int, lang: str) -> str:
         return "digits"
