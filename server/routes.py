@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from generators.entries import PlanArchive
 from generators.request import PlanRequest, ValidationError
 
 from .admission import QueueFull
@@ -39,7 +40,9 @@ log = logging.getLogger("planstream.download")
 routes = web.RouteTableDef()
 
 
-def _error(status: int, code: str, message: str, field: str | None = None, **headers: str):
+def _error(
+    status: int, code: str, message: str, field: str | None = None, **headers: str
+) -> web.Response:
     body = {"error": {"code": code, "message": message, "field": field}}
     return web.json_response(body, status=status, headers=headers or None)
 
@@ -185,7 +188,7 @@ async def _send(
     request: web.Request,
     response: web.StreamResponse,
     state: State,
-    archive,
+    archive: PlanArchive,
     window: ByteRange,
     plan_id: str,
 ) -> web.StreamResponse:
@@ -236,7 +239,7 @@ async def _send(
 
 
 def _outcome(
-    state: State, outcome: str, fields: dict, sent: int, t0: float, reason: str = ""
+    state: State, outcome: str, fields: dict[str, object], sent: int, t0: float, reason: str = ""
 ) -> None:
     state.metrics.outcomes[outcome] += 1
     state.metrics.bytes_sent += sent

@@ -29,12 +29,15 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from aiohttp import web
 
 from generators.archive import FileSlice, Piece, SourceChanged, read_slice
+
+T = TypeVar("T")
 
 SENDFILE_CHUNK = 1 << 20  # one loop.sendfile call; bounded by stall_timeout
 COALESCE_BELOW = 16 * 1024  # pieces smaller than this are gathered into one write
@@ -150,7 +153,7 @@ class BodyWriter:
 
     # -- limits ----------------------------------------------------------
 
-    async def _bounded(self, aw, what: str):
+    async def _bounded(self, aw: Awaitable[T], what: str) -> T:
         try:
             return await asyncio.wait_for(aw, self.limits.stall_timeout)
         except TimeoutError:
