@@ -19,7 +19,7 @@ from typing import ClassVar
 
 from .base import ExerciseSpec
 from .page import BODY_BOTTOM, Kind, ramp
-from .svg import blen, num, widest
+from .svg import blen, num, text_em, widest
 
 _CN_DIGITS = "一二三四五六七八九"
 
@@ -100,8 +100,9 @@ class _TableKind(Kind):
 
     @staticmethod
     def _font(grid: _Grid, cell: float) -> float:
-        chars = max(len(s) for s in grid.labels)
-        return round(min(cell * 0.45, cell * 0.75 / max(chars * 0.62, 1.0)), 1)
+        """Largest font at which the widest label (e.g. 四十九, 3 em) fills 3/4 of a cell."""
+        ems = max(text_em(s) for s in grid.labels)
+        return round(min(cell * 0.45, cell * 0.75 / max(ems, 1.0)), 1)
 
     def _cls(self, grid: _Grid, label: int) -> str:
         col = grid.colours[label]

@@ -59,6 +59,11 @@ def _advance(ch: str) -> float:
     return 1.0 if ord(ch) >= 0x2E80 else 0.56
 
 
+def text_em(text: str) -> float:
+    """Estimated width of a line of text in em."""
+    return sum(_advance(ch) for ch in text)
+
+
 def wrap(text: str, em_per_line: float) -> list[str]:
     """Greedy line breaking by estimated width.
 
