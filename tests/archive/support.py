@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import os
 import shutil
@@ -110,6 +111,9 @@ def pipe_archive(cmd: Sequence[str], layout: ArchiveLayout) -> subprocess.Comple
         )
         stdin, stdout = proc.stdin, proc.stdout
         assert stdin is not None and stdout is not None
+        # A 1 MiB pipe (Linux) instead of 64 KiB: ten times fewer wake-ups for 4 GiB.
+        with contextlib.suppress(AttributeError, OSError):
+            fcntl.fcntl(stdin.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
         sent = 0
         errors: list[BaseException] = []
 
