@@ -56,7 +56,9 @@ def widest(draw: Callable[..., str], *args: object) -> int:
 
 def _advance(ch: str) -> float:
     """Approximate advance of one character in em: CJK and full-width are square."""
-    return 1.0 if ord(ch) >= 0x2E80 else 0.56
+    if ord(ch) >= 0x2E80:
+        return 1.0
+    return 0.28 if ch == " " else 0.56
 
 
 def text_em(text: str) -> float:
@@ -64,11 +66,15 @@ def text_em(text: str) -> float:
     return sum(_advance(ch) for ch in text)
 
 
+_NO_LINE_START = frozenset("，。、；：！？）】》”’…,.;:!?)")
+
+
 def wrap(text: str, em_per_line: float) -> list[str]:
     """Greedy line breaking by estimated width.
 
-    Chinese may break between any two characters; Latin text breaks at spaces
-    (a single word longer than a line is kept whole rather than split).
+    Chinese may break between any two characters, except before closing
+    punctuation; Latin text breaks at spaces (a single word longer than a line
+    is kept whole rather than split).
     """
     tokens: list[str] = []
     word = ""
@@ -90,7 +96,8 @@ def wrap(text: str, em_per_line: float) -> list[str]:
     width = 0.0
     for tok in tokens:
         w = sum(_advance(c) for c in tok.rstrip())
-        if line and width + w > em_per_line:
+        # Closing punctuation never starts a line: it may overhang by one character.
+        if line and width + w > em_per_line and tok[0] not in _NO_LINE_START:
             lines.append(line.rstrip())
             line, width = "", 0.0
         line += tok

@@ -303,3 +303,20 @@ def test_young_children_get_a_variant_they_can_do() -> None:
     )
     assert stroop.variants_for(5) == ("daynight",)  # type: ignore[attr-defined]
     assert stroop.variants_for(9) == ("words", "daynight")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name)
+def test_header_lines_fit_the_page_width(kind: Kind) -> None:
+    """Instruction and key-note lines stay within 180 mm and never start with a comma."""
+    from generators.worksheets.svg import text_em
+
+    for variant in kind.variants:
+        for lang in ("zh", "en"):
+            spec = ExerciseSpec(kind.name, MAX_LEVEL, MAX_AGE, 1, lang, variant)
+            for doc in (kind.sheet(spec), kind.key(spec)):
+                root = ET.fromstring(doc.render())
+                for el in root.iter(f"{NS}text"):
+                    if el.get("class") == "i" and float(el.get("y", "0")) < 58:
+                        line = "".join(el.itertext())
+                        assert text_em(line) * 4.2 <= 182.0, line
+                        assert line[0] not in "，。、；：！？）”", line
