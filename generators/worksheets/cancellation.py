@@ -165,7 +165,7 @@ class _CancelKind(Kind):
         head, tail, rows = self._fixed(spec, p, key)
         item, sample = self._widest_item(spec, p)
         rows_bytes = sum(blen(r) + len("</g>") for r in rows)
-        # the samples are drawn before the grid group closes: "</g>" is in grid_open
+        # samples: up to n_targets, drawn inside the first group of ``head``
         return blen(head + tail) + rows_bytes + p.rows * p.cols * item + p.n_targets * sample
 
     def _grid(self, spec: ExerciseSpec, data: _Data, key: bool) -> tuple[list[str], list[int]]:

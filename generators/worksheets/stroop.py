@@ -68,10 +68,7 @@ class Stroop(Kind):
     title: ClassVar[dict[str, str]] = {"zh": "颜色与字（斯特鲁普）", "en": "Colour–word Stroop"}
     variants = ("words", "daynight")
     variant_min_age: ClassVar[dict[str, int]] = {"words": 6}
-    css: ClassVar[str] = (
-        ".sw{font-weight:700;text-anchor:middle}.sk{text-anchor:middle}"
-        ".sk2{fill:#bbb;text-anchor:middle;font-weight:700}"
-    )
+    css: ClassVar[str] = ".sw{font-weight:700;text-anchor:middle}.sk{text-anchor:middle}"
 
     def default_variant(self, age: int, lang: str) -> str:
         return "daynight" if age < 7 else "words"

@@ -167,5 +167,5 @@ def shape_defs(r: float, prefix: str = "s") -> str:
 
 
 def use(shape: int, x: float, y: float, prefix: str = "s") -> str:
-    """Place shape ``shape`` (0..9) centred at (x, y)."""
+    """Place shape ``shape`` (0..7) centred at (x, y)."""
     return f'<use href="#{prefix}{shape}" x="{num(x)}" y="{num(y)}"/>'
