@@ -98,7 +98,7 @@ def plan_entries(plan: Plan, library: Library | None = None) -> list[Entry]:
         materials: list[Entry] = []
         for ex in lesson.exercises:
             kind = REGISTRY[ex.kind]
-            sheet_doc, key_doc = kind.sheet(ex.spec), kind.key(ex.spec)
+            sheet_doc, key_doc = kind.sheet(ex.spec), kind.answer_key(ex.spec)
             spec_key = repr(ex.spec)
             entries.append(
                 Entry(

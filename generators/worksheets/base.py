@@ -61,7 +61,7 @@ class Doc:
 class WorksheetKind(Protocol):
     """One kind of exercise: its metadata, its sheet and its answer key."""
 
-    key: str  # registry key, ASCII, e.g. "schulte"
+    name: str  # registry key, ASCII, e.g. "schulte"
     dimension: str  # one of DIMENSIONS
     title: dict[str, str]  # {"zh": "舒尔特方格", "en": "Schulte table"}
     min_age: int
@@ -84,7 +84,7 @@ class WorksheetKind(Protocol):
         """The print-ready A4 worksheet (SVG, viewBox 0 0 210 297)."""
         ...
 
-    def key(self, spec: ExerciseSpec) -> Doc:
+    def answer_key(self, spec: ExerciseSpec) -> Doc:
         """The answer key, computed from the same data as the sheet."""
         ...
 

@@ -14,11 +14,8 @@ Strategy: a document is ``frame head + body + frame tail``, padded to its size.
   over module-level ``render_doc`` with the spec and the size, so a plan of
   thousands of Docs holds no drawn data until an entry is reached.
 
-``Kind`` implements ``base.WorksheetKind``. The protocol declares both
-``key: str`` (registry key) and ``key(spec) -> Doc`` (answer key); a class
-cannot have both, so ``Kind.key`` is a ``KeyName``: a ``str`` equal to the
-registry key that, when called with a spec, returns the answer-key Doc.
-``Kind.name`` is the same key as a plain ``str``.
+``Kind`` implements ``base.WorksheetKind``: ``name`` is the registry key,
+``sheet(spec)`` and ``answer_key(spec)`` the two documents.
 """
 
 from __future__ import annotations
@@ -111,28 +108,6 @@ def ramp(level: int, age: int, lo: float, hi: float, age_weight: float = 3.0) ->
     return int(lo + t * (hi - lo) + 0.5)
 
 
-class KeyName(str):
-    """A kind's registry key that can also be called as the answer-key method.
-
-    ``kind.key == "schulte"`` and ``kind.key(spec)`` (the answer-key Doc) both
-    hold, matching both members the protocol declares under that name.
-    Pickles and deep-copies as a plain ``str``.
-    """
-
-    _answer: Any
-
-    def __new__(cls, name: str, answer: Any) -> KeyName:
-        obj = super().__new__(cls, name)
-        obj._answer = answer
-        return obj
-
-    def __call__(self, spec: ExerciseSpec) -> Doc:
-        return self._answer(spec)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (str, (str(self),))
-
-
 class Kind:
     """Base of every worksheet kind: validation, frame, size cache and Docs.
 
@@ -155,7 +130,6 @@ class Kind:
 
     def __init__(self) -> None:
         assert self.dimension in DIMENSIONS, self.dimension
-        self.key = KeyName(self.name, self.answer_key)
 
     # -- protocol ------------------------------------------------------------
 
@@ -164,7 +138,7 @@ class Kind:
         return self._doc(spec, SHEET)
 
     def answer_key(self, spec: ExerciseSpec) -> Doc:
-        """The answer key (also reachable as ``kind.key(spec)``)."""
+        """The answer key, drawn from the same data as the sheet."""
         return self._doc(spec, KEY)
 
     def minutes(self, spec: ExerciseSpec) -> int:

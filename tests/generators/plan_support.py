@@ -18,7 +18,7 @@ from generators.worksheets.base import DIMENSIONS, Doc, ExerciseSpec, pad_to
 
 @dataclass(frozen=True)
 class FakeKind:
-    key: str
+    name: str
     dimension: str
     title: dict[str, str]
     min_age: int = 4
@@ -45,7 +45,7 @@ class FakeKind:
         )
 
     def sheet(self, spec: ExerciseSpec) -> Doc:
-        body = f'<svg xmlns="http://www.w3.org/2000/svg"><text>{self.key}</text></svg>'
+        body = f'<svg xmlns="http://www.w3.org/2000/svg"><text>{self.name}</text></svg>'
         return Doc(len(body) + 16, lambda: pad_to(body, len(body) + 16))
 
 

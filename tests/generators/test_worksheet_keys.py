@@ -42,7 +42,7 @@ def specs(name: str, variants: tuple[str, ...] | None = None) -> st.SearchStrate
 
 def docs(spec: ExerciseSpec) -> tuple[ET.Element, ET.Element]:
     kind = REGISTRY[spec.kind]
-    return ET.fromstring(kind.sheet(spec).render()), ET.fromstring(kind.key(spec).render())
+    return ET.fromstring(kind.sheet(spec).render()), ET.fromstring(kind.answer_key(spec).render())
 
 
 def els(root: ET.Element, tag: str, **attrs: str | None) -> Iterator[ET.Element]:

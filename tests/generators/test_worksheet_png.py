@@ -82,7 +82,7 @@ def rasterise(svg: bytes) -> bytes:
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name)
 def test_sheet_and_key_render_to_a_non_blank_page(kind: Kind) -> None:
     spec = ExerciseSpec(kind.name, 5, max(kind.min_age, 8), 2024, "zh", "")
-    for doc in (kind.sheet(spec), kind.key(spec)):
+    for doc in (kind.sheet(spec), kind.answer_key(spec)):
         width, height, channels, pixels = decode_png(rasterise(doc.render()))
         assert (width, height) == (round(210 / 25.4 * 20), round(297 / 25.4 * 20))
         colours = {pixels[i : i + 3] for i in range(0, len(pixels), channels)}
