@@ -28,7 +28,7 @@ tools:
 	fi
 
 run: $(STAMP)
-	$(PY) -m server --host $(HOST) --port $(PORT)
+	$(PY) -m server --host $(HOST) --port $(PORT) $(ARGS)
 
 test: $(STAMP) tools
 	$(PY) -m ruff check .
