@@ -200,3 +200,35 @@ async def test_healthz_and_metrics(aiohttp_client, app_factory):
     assert f"planstream_bytes_sent_total {meta['size']}" in text
     assert "planstream_resident_memory_bytes " in text
     assert "planstream_library_disk_free_bytes " in text
+
+
+async def test_without_sendfile_same_bytes(aiohttp_client, app_factory):
+    """TLS and uvloop have no sendfile: the read-and-write fallback sends the same bytes."""
+    app = app_factory()
+    client = await aiohttp_client(app)
+    meta = await _create(client)
+    with_sendfile = await (await client.get(meta["download_url"])).read()
+    app[STATE].limits.use_sendfile = False
+    without = await (await client.get(meta["download_url"])).read()
+    assert without == with_sendfile
+    assert len(without) == meta["size"]
+
+
+def test_json_log_lines(capsys):
+    """--log-format json: one parseable object per line, with the outcome fields."""
+    import json
+    import logging
+
+    from server.metrics import setup_logging
+
+    setup_logging("json")
+    try:
+        logging.getLogger("planstream.download").info(
+            "download completed", extra={"fields": {"outcome": "completed", "bytes": 42}}
+        )
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+        record = json.loads(line)
+        assert record["outcome"] == "completed" and record["bytes"] == 42
+        assert record["logger"] == "planstream.download"
+    finally:
+        logging.getLogger().handlers.clear()
