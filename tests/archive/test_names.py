@@ -233,9 +233,11 @@ def test_sanitize_path_always_obeys_the_rules(raw: str) -> None:
 @settings(max_examples=150, deadline=None)
 @given(st.lists(_PATH, max_size=40), st.data())
 def test_unique_names_always_obey_the_rules(raws: list[str], data: st.DataObject) -> None:
-    # Re-add some paths with their case changed: the duplicates people make.
+    # Re-add some paths with their case changed (the duplicates people make),
+    # and use some as folders of later files (a file named like a folder).
     extra = data.draw(st.lists(st.sampled_from(raws), max_size=10)) if raws else []
     paths = raws + [p.swapcase() for p in extra] + [p.upper() for p in extra]
+    paths += [p + "/x.txt" for p in extra]
     names = _names(*paths)
     assert len(names) == len(paths)
     for name in names:

@@ -72,6 +72,18 @@ def test_many_entries_use_zip64_end_records(many_entries: tuple[ArchiveLayout, b
         assert local.version_needed == central.version_needed == 20
 
 
+def test_many_entries_windows_across_the_end_records(
+    many_entries: tuple[ArchiveLayout, bytes],
+) -> None:
+    layout, data = many_entries
+    cd_end = layout.central_offset + layout.central_size
+    marks = [layout.central_offset, cd_end, cd_end + 56, cd_end + 76, layout.total_size]
+    for mark in marks:
+        for start, end in [(mark - 3, mark + 3), (mark - 100, mark), (mark, mark + 60)]:
+            start, end = max(0, start), min(layout.total_size, end)
+            assert archive_bytes(layout, start, end) == data[start:end], (start, end)
+
+
 def test_many_entries_read_by_zipfile(many_entries: tuple[ArchiveLayout, bytes]) -> None:
     layout, data = many_entries
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
