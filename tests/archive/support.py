@@ -19,16 +19,16 @@ import contextlib
 import fcntl
 import io
 import os
-import shutil
 import subprocess
 import tempfile
 import threading
 import unicodedata
 from collections.abc import Sequence
 
-import pytest
-
 from generators.archive import ArchiveLayout, resolve
+from tests.tools import require_tool
+
+__all__ = ["require_tool"]  # re-exported for the archive tests
 
 UTF8_ENV = {**os.environ, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
 
@@ -77,17 +77,6 @@ class LayoutReader(io.RawIOBase):
         assert filled == end - start, f"window [{start}, {end}) gave {filled} bytes"
         self._pos = end
         return filled
-
-
-def require_tool(name: str) -> str:
-    """Path of an external program; fail when missing on CI (CI=true), skip elsewhere."""
-    path = shutil.which(name)
-    if path is None:
-        message = f"{name} is not installed (run `make tools`)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 def run_tool(cmd: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
