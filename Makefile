@@ -40,6 +40,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/archive_speed.py
+	timeout --kill-after=60 720 $(PY) bench/compare.py --profile short
+
+bench-full: $(STAMP)
+	timeout --kill-after=60 14400 $(PY) bench/compare.py --profile full
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis
