@@ -37,6 +37,7 @@ from .lessons import (
 )
 from .library import Library
 from .plan import Lesson, Plan, build_plan
+from .render_cache import RenderCache
 from .request import PlanRequest
 from .worksheets import REGISTRY
 from .worksheets.base import Doc
@@ -66,11 +67,15 @@ def _lesson_mtime(lesson: Lesson) -> int:
     return calendar.timegm(lesson.date.timetuple()) + 8 * 3600
 
 
-def _producer(doc: Doc, key: str) -> ProducerSource:
-    return ProducerSource(doc.size, doc.render, f"{GENERATOR_VERSION}|{key}")
+def _producer(doc: Doc, key: str, cache: RenderCache | None) -> ProducerSource:
+    key = f"{GENERATOR_VERSION}|{key}"
+    render = doc.render if cache is None else cache.wrap(key, doc.render)
+    return ProducerSource(doc.size, render, key)
 
 
-def plan_entries(plan: Plan, library: Library | None = None) -> list[Entry]:
+def plan_entries(
+    plan: Plan, library: Library | None = None, cache: RenderCache | None = None
+) -> list[Entry]:
     """Every file of the plan in archive order; renders nothing."""
     req = plan.request
     lang = req.lang
@@ -81,16 +86,15 @@ def plan_entries(plan: Plan, library: Library | None = None) -> list[Entry]:
         if req.start_date is not None
         else FIXED_EPOCH
     )
-    entries = [
-        Entry(f"{root}/index.html", _producer(overview_doc(plan), f"overview|{plan_key}"), start)
-    ]
+    overview = _producer(overview_doc(plan), f"overview|{plan_key}", cache)
+    entries = [Entry(f"{root}/index.html", overview, start)]
     for lesson in plan.lessons:
         folder = f"{root}/{lesson_folder(lesson, lang)}"
         mtime = _lesson_mtime(lesson)
         entries.append(
             Entry(
                 f"{folder}/{lesson_doc_filename(lang)}",
-                _producer(lesson_doc(plan, lesson), f"lesson|{plan_key}|{lesson.index}"),
+                _producer(lesson_doc(plan, lesson), f"lesson|{plan_key}|{lesson.index}", cache),
                 mtime,
             )
         )
@@ -103,14 +107,14 @@ def plan_entries(plan: Plan, library: Library | None = None) -> list[Entry]:
             entries.append(
                 Entry(
                     f"{folder}/{exercise_filename(ex, REGISTRY, lang, sheet_doc.ext)}",
-                    _producer(sheet_doc, f"s|{spec_key}"),
+                    _producer(sheet_doc, f"s|{spec_key}", cache),
                     mtime,
                 )
             )
             keys.append(
                 Entry(
                     f"{folder}/{answer_key_filename(ex, REGISTRY, lang, key_doc.ext)}",
-                    _producer(key_doc, f"k|{spec_key}"),
+                    _producer(key_doc, f"k|{spec_key}", cache),
                     mtime,
                 )
             )
@@ -129,10 +133,16 @@ def plan_entries(plan: Plan, library: Library | None = None) -> list[Entry]:
     return entries
 
 
-def build_archive(req: PlanRequest, library: Library | None = None) -> PlanArchive:
-    """The plan's archive layout: total size, offsets and ETag, before any byte is made."""
+def build_archive(
+    req: PlanRequest, library: Library | None = None, cache: RenderCache | None = None
+) -> PlanArchive:
+    """The plan's archive layout: total size, offsets and ETag, before any byte is made.
+
+    With a ``cache``, generated documents are rendered through it, so repeat
+    downloads of a plan in this process skip the rendering.
+    """
     plan = build_plan(req)
-    entries = plan_entries(plan, library)
+    entries = plan_entries(plan, library, cache)
     layout = ArchiveLayout(entries)
     etag = f'"{layout.fingerprint()[:40]}"'
     last_modified = max((e.mtime for e in entries), default=FIXED_EPOCH)

@@ -38,7 +38,9 @@ FDS_PER_DOWNLOAD = 2  # the client socket + one open material file
 def download_cost(chunk_size: int, sndbuf: int) -> int:
     """Worst-case bytes one running download pins, the unit the budget is divided by.
 
-    - kernel send buffer: Linux doubles the SO_SNDBUF asked for (socket(7));
+    - kernel send buffer: Linux doubles the SO_SNDBUF asked for (socket(7)).
+      256 KiB asked (512 KiB held) is where one fast client reaches sendfile
+      speed on loopback in ``bench/compare.py``; 64 KiB halved it;
     - the transport's user-space buffer: it is drained once past aiohttp's
       64 KiB mark, so at most that plus one write;
     - the current piece: a generated worksheet or lesson page is rendered whole

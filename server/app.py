@@ -5,7 +5,9 @@ State is built once per process: the link sealer, the admission semaphore
 so a broken library fails the start, not a download), metrics, and a small
 LRU of built archive layouts. The layout cache is keyed by the normalised
 request, so a resumed download, its range requests and many clients of one
-plan share one layout instead of rebuilding it.
+plan share one layout instead of rebuilding it; rendered documents are kept
+in a byte-bounded ``RenderCache`` for the same reason. Both live inside the
+memory reserve that admission sets aside.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from aiohttp import web
 
 from generators.entries import PlanArchive, build_archive
 from generators.library import Library
+from generators.render_cache import RenderCache
 from generators.request import PlanRequest
 
 from .admission import Admission, SlotPlan, download_cost, plan_slots, raise_nofile_limit
@@ -41,6 +44,7 @@ class State:
     library: Library | None
     limits: WriterLimits
     metrics: Metrics = field(default_factory=Metrics)
+    render_cache: RenderCache = field(default_factory=RenderCache)
     _cache: OrderedDict[bytes, PlanArchive] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -52,7 +56,7 @@ class State:
             if hit is not None:
                 self._cache.move_to_end(key)
                 return hit
-        archive = build_archive(req, self.library)
+        archive = build_archive(req, self.library, self.render_cache)
         with self._lock:
             self._cache[key] = archive
             while len(self._cache) > LAYOUT_CACHE_SIZE:

@@ -117,7 +117,7 @@ class Config:
     secret: str | None = None
     log_format: str = "text"
     chunk_size: int = 64 * KiB  # largest single write() into the transport
-    sndbuf: int = 64 * KiB  # SO_SNDBUF asked of the kernel (Linux doubles it)
+    sndbuf: int = 256 * KiB  # SO_SNDBUF asked of the kernel (Linux doubles it)
     download_cost: int | None = None  # bytes per download slot; None = computed
     reserve: int = 192 * MiB  # interpreter, library index, layout cache
     max_slots: int | None = None  # hard cap, e.g. for tests

@@ -29,7 +29,14 @@ class Metrics:
     bad_requests: int = 0
 
     def render(
-        self, *, active: int, queued: int, slots: int, budget: int, library: str | None
+        self,
+        *,
+        active: int,
+        queued: int,
+        slots: int,
+        budget: int,
+        library: str | None,
+        cache: tuple[int, int, int] = (0, 0, 0),
     ) -> str:
         proc = psutil.Process()
         lines = [
@@ -68,6 +75,13 @@ class Metrics:
             "# HELP planstream_resident_memory_bytes Resident set size of this process.",
             "# TYPE planstream_resident_memory_bytes gauge",
             f"planstream_resident_memory_bytes {proc.memory_info().rss}",
+            "# HELP planstream_render_cache_total Rendered-document cache lookups by result.",
+            "# TYPE planstream_render_cache_total counter",
+            f'planstream_render_cache_total{{result="hit"}} {cache[0]}',
+            f'planstream_render_cache_total{{result="miss"}} {cache[1]}',
+            "# HELP planstream_render_cache_bytes Bytes of rendered documents held.",
+            "# TYPE planstream_render_cache_bytes gauge",
+            f"planstream_render_cache_bytes {cache[2]}",
         ]
         if library:
             try:

@@ -299,6 +299,7 @@ async def metrics(request: web.Request) -> web.Response:
         slots=adm.slots,
         budget=state.config.memory_budget,
         library=state.config.library,
+        cache=(state.render_cache.hits, state.render_cache.misses, state.render_cache.bytes),
     )
     return web.Response(
         text=text,
