@@ -2,8 +2,10 @@
 
 Same code path as a download (plan -> entries -> layout -> pieces), so an
 archive made here is byte-identical to the one the server streams for the
-same request and library. Bad arguments print the field's error and exit 2;
-a failure while writing removes the partial output file.
+same request and library. Bad arguments print the field's error and exit 2.
+The archive is written to a temporary file beside the output and renamed
+into place at the end, so an interrupted run (Ctrl-C, a full disk, a library
+file changed mid-write) leaves no partial archive and keeps an older one.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import contextlib
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 
 from .archive import SourceChanged, resolve
@@ -66,20 +69,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     archive = build_archive(req, library)
     if args.output == "-":
-        out = sys.stdout.buffer
-        for buf in resolve(archive.layout.pieces()):
-            out.write(buf)
-        out.flush()
+        try:
+            out = sys.stdout.buffer
+            for buf in resolve(archive.layout.pieces()):
+                out.write(buf)
+            out.flush()
+        except BrokenPipeError:  # e.g. | head: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
         return 0
+    # Write beside the target and rename on success, so an interrupted or
+    # failed run leaves neither a partial archive nor a clobbered old one.
+    folder = os.path.dirname(os.path.abspath(args.output))
+    tmp = None
     try:
-        with open(args.output, "wb") as f:
+        with tempfile.NamedTemporaryFile(
+            "wb", dir=folder, prefix=".planstream-", suffix=".zip.part", delete=False
+        ) as f:
+            tmp = f.name
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(f.fileno(), 0o666 & ~umask)  # as open() would, not mkstemp's 0600
             for buf in resolve(archive.layout.pieces()):
                 f.write(buf)
+        os.replace(tmp, args.output)
+        tmp = None
     except (OSError, SourceChanged) as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(args.output)
         print(f"error: output: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
     print(
         f"{args.output}: {archive.layout.total_size} bytes, {len(archive.layout)} files "
         f"({archive.filename})",

@@ -24,6 +24,7 @@ request gives the same bytes on any day and on any server.
 from __future__ import annotations
 
 import calendar
+import hashlib
 from dataclasses import dataclass
 
 from .archive import ArchiveLayout, Entry, ProducerSource
@@ -80,7 +81,9 @@ def plan_entries(
     req = plan.request
     lang = req.lang
     root = req.archive_root
-    plan_key = req.canonical_bytes().hex()
+    # A digest, not the request itself: producer keys reach ETags and error
+    # messages, and a child's name and scores must reach neither.
+    plan_key = hashlib.blake2b(req.canonical_bytes(), digest_size=16).hexdigest()
     start = (
         calendar.timegm(req.start_date.timetuple()) + 8 * 3600
         if req.start_date is not None

@@ -97,6 +97,7 @@ def build_state(config: Config, library: Library | None = None) -> State:
         stall_timeout=config.stall_timeout,
         min_rate=config.min_rate,
         rate_window=config.rate_window,
+        sndbuf=config.sndbuf,
     )
     return State(
         config=config,

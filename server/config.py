@@ -205,6 +205,8 @@ def load_config(
     cfg = Config(**kw)  # type: ignore[arg-type]
     if cfg.memory_budget <= 0:
         parser.error("--memory-budget: must be positive")
+    if not 0 < cfg.link_ttl <= 3650 * 86400:
+        parser.error("--link-ttl: must be more than 0 and at most 3650d")
     if not 0 < cfg.port < 65536:
         parser.error("--port: must be 1-65535")
     return cfg

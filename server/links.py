@@ -61,12 +61,14 @@ class LinkSealer:
 
     def open(self, token: str, now: float | None = None) -> tuple[bytes, int]:
         """The payload and expiry; TokenInvalid or TokenExpired otherwise."""
-        if not token or len(token) > MAX_TOKEN_LEN:
+        if not token or len(token) > MAX_TOKEN_LEN or not token.isascii():
             raise TokenInvalid("bad length")
         try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            raw = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True)
         except (ValueError, TypeError) as exc:
             raise TokenInvalid("not base64url") from exc
+        if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != token:
+            raise TokenInvalid("not in canonical form")  # one token, one spelling
         if len(raw) < 1 + 12 + 16 + _EXPIRY.size or raw[:1] != VERSION:
             raise TokenInvalid("bad version or length")
         try:

@@ -67,8 +67,8 @@ async def _read_body(request: web.Request) -> tuple[dict[str, object], bool]:
         return data, True
     try:
         data = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValidationError(None, "invalid_json", f"body is not valid JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, deep nesting
+        raise ValidationError(None, "invalid_json", "body is not valid JSON") from exc
     if not isinstance(data, dict):
         raise ValidationError(None, "invalid_json", "body must be a JSON object")
     return data, False
@@ -132,19 +132,21 @@ async def download(request: web.Request) -> web.StreamResponse:
         return _error(404, "not_found", "unknown download link")
     archive = state.archive_for(plan_req)
     size = archive.layout.total_size
+    # A plan dated in the future must not claim a Last-Modified after Date.
+    last_modified = min(archive.last_modified, int(time.time()))
     headers = {
         "ETag": archive.etag,
-        "Last-Modified": http_date(archive.last_modified),
+        "Last-Modified": http_date(last_modified),
         "Accept-Ranges": "bytes",
         "Content-Disposition": content_disposition(archive.filename),
         "Content-Type": "application/zip",
         "Cache-Control": "private, no-transform",
     }
-    if _not_modified(request, archive.etag, archive.last_modified):
+    if _not_modified(request, archive.etag, last_modified):
         return web.Response(status=304, headers=headers)
     window = ByteRange(0, size)
     status = 200
-    if _range_applies(request, archive.etag, archive.last_modified):
+    if _range_applies(request, archive.etag):
         try:
             wanted = parse_range(request.headers.get("Range"), size)
         except Unsatisfiable:
@@ -172,16 +174,18 @@ def _not_modified(request: web.Request, etag: str, last_modified: float) -> bool
     return False
 
 
-def _range_applies(request: web.Request, etag: str, last_modified: float) -> bool:
-    """If-Range: honour Range only if the client's copy is still this archive."""
+def _range_applies(request: web.Request, etag: str) -> bool:
+    """If-Range: honour Range only if the client's copy is still this archive.
+
+    Only the strong ETag proves that. A date does not: replacing a library file
+    with an older-dated one changes the bytes but not Last-Modified, and a
+    resume spliced onto the old bytes would be a corrupt ZIP. So a date (or a
+    weak or stale tag) gets the whole archive with 200, as RFC 9110 allows.
+    """
     if_range = request.headers.get("If-Range")
     if if_range is None:
         return True
-    if_range = if_range.strip()
-    if if_range.startswith(('"', "W/")):
-        return if_range == etag  # strong comparison only
-    ts = parse_http_date(if_range)
-    return ts is not None and int(ts) == int(last_modified)
+    return if_range.strip() == etag
 
 
 async def _send(
@@ -200,6 +204,7 @@ async def _send(
         "range": f"{window.start}-{window.end}",
         "size": archive.layout.total_size,
     }
+    sent = 0
     try:
         async with admission.slot():
             waited = time.monotonic() - t0
@@ -216,14 +221,18 @@ async def _send(
                 _abort(request, response)
                 _outcome(state, exc.outcome, fields, writer.sent, t0, reason=exc.reason)
                 return response
-            except (ConnectionError, asyncio.CancelledError) as exc:
-                _outcome(state, "aborted", fields, writer.sent, t0, reason=type(exc).__name__)
-                raise
             except Exception as exc:
+                # Headers are on the wire: whatever went wrong, only cutting
+                # the connection is left (never an HTTP error response now).
                 _abort(request, response)
-                log.exception("download failed", extra={"fields": fields})
-                _outcome(state, "failed", fields, writer.sent, t0, reason=repr(exc))
+                if isinstance(exc, ConnectionError):
+                    _outcome(state, "aborted", fields, writer.sent, t0, reason=type(exc).__name__)
+                else:
+                    log.error("download failed", exc_info=True, extra={"fields": fields})
+                    _outcome(state, "failed", fields, writer.sent, t0, reason=type(exc).__name__)
                 return response
+            finally:
+                sent = writer.sent
             fields["queued_ms"] = round(waited * 1000)
             _outcome(state, "completed", fields, writer.sent, t0)
             return response
@@ -236,6 +245,10 @@ async def _send(
             None,
             **{"Retry-After": str(admission.retry_after())},
         )
+    except asyncio.CancelledError:
+        # The client left (handler cancellation), while queued or mid-body.
+        _outcome(state, "aborted", fields, sent, t0, reason="client disconnected")
+        raise
 
 
 def _outcome(

@@ -15,7 +15,10 @@ Strategy:
   slices and written like any buffer.
 - Every write and every sendfile call is bounded by ``stall_timeout``; over
   each ``rate_window`` the download must average ``min_rate`` bytes/s. A client
-  that stops reading is cut, it cannot pin a slot forever.
+  that stops reading is cut, it cannot pin a slot forever. A sendfile call is
+  sized from the client's measured rate (about a quarter of ``stall_timeout``
+  worth of bytes, 64 KiB to 4 MiB), so a slow client that is still reading is
+  never mistaken for a stalled one, and a fast one pays few calls.
 - Bytes sent are counted and must equal the window's length.
 
 Errors are raised as ``DownloadError`` with an outcome (``stalled``: no
@@ -39,7 +42,8 @@ from generators.archive import FileSlice, Piece, SourceChanged, read_slice
 
 T = TypeVar("T")
 
-SENDFILE_CHUNK = 1 << 20  # one loop.sendfile call; bounded by stall_timeout
+SENDFILE_MIN = 64 * 1024  # smallest sendfile call, and the first one of a download
+SENDFILE_MAX = 4 << 20  # largest sendfile call, for clients that read at line rate
 COALESCE_BELOW = 16 * 1024  # pieces smaller than this are gathered into one write
 
 
@@ -58,6 +62,7 @@ class WriterLimits:
     stall_timeout: float = 30.0
     min_rate: int = 4096
     rate_window: float = 60.0
+    sndbuf: int = 256 * 1024  # what the socket was capped to; see _sendfile_size
     use_sendfile: bool = True
 
 
@@ -71,7 +76,7 @@ class BodyWriter:
         self.response = response
         self.limits = limits
         self.sent = 0
-        self._mark_time = time.monotonic()
+        self._started = self._mark_time = time.monotonic()
         self._mark_sent = 0
         self._pending = bytearray()
         transport = request.transport
@@ -134,7 +139,7 @@ class BodyWriter:
                 raise SourceChanged(piece.path, "changed since it was indexed")
             offset, remaining = piece.offset, piece.length
             while remaining:
-                count = min(SENDFILE_CHUNK, remaining)
+                count = min(self._sendfile_size(), remaining)
                 try:
                     n = await self._bounded(
                         loop.sendfile(transport, f, offset, count, fallback=True), "sendfile"
@@ -150,6 +155,18 @@ class BodyWriter:
                 offset += n
                 remaining -= n
                 self._count(n)
+
+    def _sendfile_size(self) -> int:
+        """Bytes for the next sendfile call: what the client reads in stall_timeout / 4."""
+        elapsed = time.monotonic() - self._started
+        # Bytes the kernel accepted are not bytes the client read: up to both
+        # socket buffers' worth sit in between, so leave them out of the rate.
+        delivered = self.sent - 2 * self.limits.sndbuf - 256 * 1024
+        if delivered <= 0 or elapsed <= 0:
+            return SENDFILE_MIN
+        rate = delivered / elapsed
+        want = int(rate * self.limits.stall_timeout / 4)
+        return max(SENDFILE_MIN, min(SENDFILE_MAX, want))
 
     # -- limits ----------------------------------------------------------
 

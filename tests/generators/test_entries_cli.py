@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from generators.archive import ProducerSource, resolve
+from generators.archive import resolve
 from generators.entries import build_archive
 from generators.library import Library, LibraryError
 from generators.request import PlanRequest
@@ -50,21 +50,30 @@ def test_same_request_same_bytes_and_differences():
 
 
 def test_layout_needs_no_rendering(monkeypatch):
+    """Sizes come from parameters: building the archive draws no worksheet."""
+    from generators.worksheets import page
+
     calls = 0
+    real = page.render_doc
+
+    def counting(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(page, "render_doc", counting)
     archive = build_archive(PlanRequest.from_mapping(dict(BASE, weeks=4)))
-    for entry in archive.layout.entries:
-        if isinstance(entry.source, ProducerSource):
-            original = entry.source.produce
-
-            def counting(original=original):
-                nonlocal calls
-                calls += 1
-                return original()
-
-            entry.source.produce = counting
-    # building the layout (done above) rendered nothing; the first 1000 bytes render one doc
-    list(archive.layout.pieces(0, 1000))
+    assert calls == 0
+    sheets = [e for e in archive.layout.entries if e.name.endswith(".svg")]
+    assert len(sheets) > 100
+    # a window inside the first worksheet draws exactly that one
+    first = next(i for i, e in enumerate(archive.layout.entries) if e.name.endswith(".svg"))
+    start = archive.layout.local_header_offset(first)
+    list(archive.layout.pieces(start, start + 100))
     assert calls == 1
+    # the whole archive draws each worksheet once (the CRC is kept for the directory)
+    list(archive.layout.pieces())
+    assert calls == 1 + len(sheets)
 
 
 def test_tree_and_names():
@@ -181,3 +190,47 @@ def test_cli_archive_opens_in_unzip_and_7z(tmp_path: Path, with_library: bool):
     paths = [ln[7:] for ln in slt.stdout.decode("utf-8").splitlines() if ln.startswith("Path = ")]
     assert sorted(paths[1:]) == expected  # the first "Path =" is the archive itself
     assert any("第01周" in p for p in paths)
+
+
+def test_cli_failure_leaves_no_partial_file_and_keeps_the_old_one(tmp_path: Path):
+    """A library file that changes mid-write fails the run; nothing half-written remains."""
+    from tests.server.conftest import write_library
+
+    lib = write_library(tmp_path / "lib", size=8192, per_level=1)
+    out = tmp_path / "plan.zip"
+    out.write_bytes(b"the previous plan")
+    # Make every material file look changed after indexing: same size, new mtime.
+    code = (
+        "import os, sys, generators.library as L\n"
+        "real = L.Library.load\n"
+        "def load(root):\n"
+        "    lib = real(root)\n"
+        "    for m in lib: os.utime(m.source.path, ns=(1, 1))\n"
+        "    return lib\n"
+        "L.Library.load = staticmethod(load)\n"
+        "from generators.__main__ import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "--name",
+            "张三",
+            "--mode",
+            "focus",
+            "--age",
+            "8",
+            "--library",
+            str(lib),
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        timeout=120,
+    )
+    assert r.returncode == 1, r.stderr
+    assert b"modified since it was indexed" in r.stderr
+    assert out.read_bytes() == b"the previous plan"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lib", "plan.zip"]

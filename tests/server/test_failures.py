@@ -230,3 +230,68 @@ async def test_no_file_written_while_serving(aiohttp_client, app_factory):
     finally:
         _recording = None
     assert seen == []
+
+
+async def _read_slowly(reader: asyncio.StreamReader, rate: int, seconds: float) -> int:
+    """Read at about ``rate`` bytes/s for ``seconds``; return what arrived."""
+    got, t0 = 0, time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        data = await asyncio.wait_for(reader.read(4096), 5)
+        if not data:
+            break
+        got += len(data)
+        ahead = got / rate - (time.monotonic() - t0)
+        if ahead > 0:
+            await asyncio.sleep(ahead)
+    return got
+
+
+async def test_slow_reader_is_not_taken_for_stalled(aiohttp_client, app_factory):
+    """A client reading steadily, slower than 1 MiB per stall_timeout, keeps its download.
+
+    (Sendfile calls of a fixed 1 MiB each bounded by the stall timeout cut it.)
+    """
+    client = await aiohttp_client(app_factory(stall_timeout=2.0))
+    meta = await _create(client)
+    reader, writer, head = await _raw_get(client, meta["download_url"], rcvbuf=4096)
+    assert head.startswith(b"HTTP/1.1 200")
+    got = await _read_slowly(reader, rate=48 * 1024, seconds=4.0)
+    assert got > 100 * 1024  # the slow reader made progress through material files
+    outcomes = await _outcomes(client)
+    assert outcomes.get("stalled", 0) == 0 and outcomes.get("failed", 0) == 0
+    assert (await _health(client))["in_use"] == 1  # still downloading
+    writer.transport.abort()
+
+
+async def test_below_min_rate_is_cut(aiohttp_client, app_factory):
+    """--min-rate: a client that trickles is cut after one rate window, as stalled."""
+    app = app_factory(stall_timeout=5.0, min_rate=200 * 1024, rate_window=1.0)
+    client = await aiohttp_client(app)
+    meta = await _create(client)
+    reader, writer, _ = await _raw_get(client, meta["download_url"], rcvbuf=4096)
+    t0 = time.monotonic()
+
+    async def stalled() -> bool:
+        return (await _outcomes(client)).get("stalled", 0) == 1
+
+    reading = asyncio.ensure_future(_read_slowly(reader, rate=16 * 1024, seconds=6.0))
+    await _wait_for(stalled, 5.0)
+    assert time.monotonic() - t0 < 4.0  # well before the 5 s stall timeout
+    reading.cancel()
+    writer.transport.abort()
+
+
+async def test_disconnect_logs_one_outcome_and_no_error(aiohttp_client, app_factory, caplog):
+    """A client that leaves is an ordinary event: one 'aborted' line, no traceback, no 500."""
+    caplog.set_level(logging.INFO)
+    client = await aiohttp_client(app_factory())
+    meta = await _create(client)
+    for _ in range(3):
+        reader, writer, _ = await _raw_get(client, meta["download_url"])
+        await reader.read(300 * 1024)
+        writer.transport.abort()
+        await _wait_for(lambda: _idle(client), 1.0)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []
+    aborted = [r for r in caplog.records if getattr(r, "fields", {}).get("outcome") == "aborted"]
+    assert len(aborted) == 3
