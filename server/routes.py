@@ -83,7 +83,7 @@ async def create_plan(request: web.Request) -> web.StreamResponse:
     except ValidationError as exc:
         state.metrics.bad_requests += 1
         return _error(400, exc.code, exc.message, exc.field)
-    archive = state.archive_for(plan_req)
+    archive = await state.archive_for_request(plan_req)
     expires_at = int(time.time() + state.config.link_ttl)
     token = state.sealer.seal(plan_req.canonical_bytes(), expires_at)
     url = f"/api/plans/{token}.zip"
@@ -130,7 +130,7 @@ async def download(request: web.Request) -> web.StreamResponse:
         return _error(410, "expired", "this download link has expired; create the plan again")
     except (TokenInvalid, ValidationError, ValueError, KeyError, TypeError):
         return _error(404, "not_found", "unknown download link")
-    archive = state.archive_for(plan_req)
+    archive = await state.archive_for_request(plan_req)
     size = archive.layout.total_size
     # A plan dated in the future must not claim a Last-Modified after Date.
     last_modified = min(archive.last_modified, int(time.time()))
