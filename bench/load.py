@@ -301,6 +301,13 @@ class Run:
         self.settled = 0  # clients past their headers (or finished)
         self.all_settled_at: float | None = None
         self.all_settled = asyncio.Event()
+        self.stopped_at: float | None = None
+
+    def halt(self) -> None:
+        """End the run: stalled clients wake up, and server samples stop counting."""
+        if self.stopped_at is None:
+            self.stopped_at = time.perf_counter()
+        self.stop.set()
 
     def settle(self) -> None:
         self.settled += 1
@@ -385,22 +392,27 @@ class Conn:
         """Read until complete (True), EOF (False) or ``limit`` body bytes on this connection."""
         loop, sock = self.run.loop, self.sock
         assert sock is not None
-        started = time.perf_counter()
-        base = self.got
+        # Slow clients: a token bucket holding at most a quarter second of credit,
+        # so a client that waited for the server cannot then burst above its rate.
+        burst = max(1024, rate // 4)
+        tokens, last = 0.0, time.perf_counter()
         while not self.complete and (limit is None or self.got < limit):
             want = len(self.view)
             if limit is not None and self.chunked is None:
                 want = min(want, limit - self.got)
             if rate:
-                allowed = int(rate * (time.perf_counter() - started)) - (self.got - base)
+                now = time.perf_counter()
+                tokens, last = min(float(burst), tokens + rate * (now - last)), now
                 step = min(want, max(1024, rate // 20))
-                if allowed < step:
-                    await asyncio.sleep((step - allowed) / rate)
+                if tokens < step:
+                    await asyncio.sleep((step - tokens) / rate)
                     continue
-                want = min(want, allowed)
+                want = min(want, int(tokens))
             n = await loop.sock_recv_into(sock, self.view[:want])
             if n == 0:
                 return self.complete
+            if rate:
+                tokens -= n
             self.take(self.view[:n], crc)
         return self.complete
 
@@ -464,7 +476,7 @@ async def client(run: Run, index: int, rng: random.Random, bufsize: int) -> Clie
                 result.error = f"connection closed after {result.bytes} body bytes"
         elif kind == "stalled":
             await run.stop.wait()
-            result.outcome = "cut" if peer_closed(conn.sock) else "held"
+            result.outcome = "cut" if await ends_soon(run, conn) else "held"
         elif kind == "aborting":
             size = conn.length if conn.length else 100 * MB
             offset = rng.randrange(1, max(2, size))
@@ -489,17 +501,26 @@ async def client(run: Run, index: int, rng: random.Random, bufsize: int) -> Clie
     return result
 
 
-def peer_closed(sock: socket.socket | None) -> bool:
-    """True if the server has closed or reset this connection (EOF or error pending)."""
-    if sock is None:
+async def ends_soon(run: Run, conn: Conn, within: float = 1.0) -> bool:
+    """Did the server end this connection? Read what it queued; True on EOF or reset.
+
+    A server that gives up on a stalled client closes its socket, but the
+    close (FIN) waits behind the bytes already queued for the client, so the
+    client only sees it after reading them: at most the two socket buffers.
+    """
+    if conn.sock is None:
         return True
+    deadline = time.perf_counter() + within
     try:
-        data = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-    except BlockingIOError:
+        while (left := deadline - time.perf_counter()) > 0:
+            n = await asyncio.wait_for(run.loop.sock_recv_into(conn.sock, conn.view), left)
+            if n == 0:
+                return True
+    except TimeoutError:
         return False
     except OSError:
         return True
-    return data == b""
+    return False
 
 
 async def resume_until_complete(
@@ -651,7 +672,7 @@ async def run_clients(cfg: Config) -> tuple[list[ClientResult], Run]:
             except TimeoutError:
                 task.cancel()
                 results.append(await task)
-        run.stop.set()
+        run.halt()
         return results, run
     tasks = [
         asyncio.ensure_future(client(run, i, random.Random(seeds[i]), bufsize))
@@ -664,16 +685,16 @@ async def run_clients(cfg: Config) -> tuple[list[ClientResult], Run]:
         settled.cancel()
         left = run.deadline - time.perf_counter()
         await asyncio.wait(tasks, timeout=max(0.0, min(cfg.hold, left)))
-        run.stop.set()
+        run.halt()
         _, pending = await asyncio.wait(tasks, timeout=5 if cfg.kind == "stalled" else 0.01)
     elif cfg.kind == "stalled":
         # Stalled clients wait for the end of the run; the others end when done.
         await asyncio.wait(tasks, timeout=remaining)
-        run.stop.set()
+        run.halt()
         _, pending = await asyncio.wait(tasks, timeout=5)
     else:
         _, pending = await asyncio.wait(tasks, timeout=remaining)
-        run.stop.set()
+        run.halt()
     for task in pending:
         task.cancel()
     if pending:
@@ -712,7 +733,8 @@ def summarise(
         if r.first_body is not None and r.end > r.first_body and r.bytes > 0
     ]
     idle_rss, idle_tcp = idle
-    samples = sampler.samples
+    # Only the run itself counts: not stalled clients draining their sockets afterwards.
+    samples = [s for s in sampler.samples if run.stopped_at is None or s[0] <= run.stopped_at]
     rss = [s[1] for s in samples]
     tcp = [s[2] for s in samples if s[2] is not None]
     hold_from = run.all_settled_at
