@@ -879,6 +879,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"compare: {error}", file=sys.stderr)
     result["rows"] = rows
     result["seconds"] = round(time.time() - started, 1)
+    commit_after = machine()["commit"]
+    if commit_after != result["machine"]["commit"]:
+        result["machine"]["commit_after"] = commit_after  # the code changed during the run
     args.out.mkdir(parents=True, exist_ok=True)
     json_path = args.out / f"{tag}.json"
     json_path.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", "utf-8")

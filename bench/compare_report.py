@@ -15,7 +15,9 @@ rounds) for ``fast`` and ``resuming``; resident memory added per download
 skipped are listed with the reason, never dropped.
 
 Plots (PNG, matplotlib Agg): resident memory against concurrent downloads
-(stalled and slow), throughput, and time to first byte.
+(stalled and slow; with the kernel's TCP buffer memory beside it, because a
+send buffer the server does not cap is memory too, just not in its RSS),
+throughput, and time to first byte.
 """
 
 from __future__ import annotations
@@ -210,6 +212,23 @@ def goals(result: dict[str, Any]) -> list[dict[str, Any]]:
             f"planstream {_kib(per)}, best peer {peer} {_kib(peer_per)}"
             + ("" if cell[1] == 1000 else f"; measured at {cell[1]}, not 1,000"),
         )
+    for kind, want in (("stalled", 500), ("slow", 1000)):
+        cell = largest(rows, kind, PRODUCT, want)
+        if not cell:
+            continue
+        mine = _total(rows, cell[0], PRODUCT)
+        scored = [(p, v) for p in peers(result) if (v := _total(rows, cell[0], p))]
+        fr = _total(rows, cell[0], CEILING)
+        if mine and scored:
+            peer, value = min(scored, key=lambda pv: pv[1])
+            add(
+                f"(c) RSS + kernel TCP buffers per {kind} download at {cell[1]}: "
+                "best peer ÷ planstream",
+                _x(value / mine),
+                "(context)",
+                None,
+                f"planstream {_kib(mine)}, best peer {peer} {_kib(value)}, FileResponse {_kib(fr)}",
+            )
     # (d) the disk baseline against its own claim
     per_dl = baseline_per_download(rows)
     if per_dl is not None:
@@ -237,6 +256,17 @@ def goals(result: dict[str, Any]) -> list[dict[str, Any]]:
         else:
             add("(e) admission", "failed", "100 × 503", False, r.get("error", ""))
     return out
+
+
+def _total(rows: list[Row], workload: str, server: str) -> float | None:
+    """RSS plus kernel TCP buffer memory per download (median over matching rows)."""
+    values = []
+    for r in _ok(rows, workload, server):
+        rss = r["report"]["server_rss"]["peak_delta_per_client"]
+        tcp = r["report"]["tcp_mem"]["peak_delta_per_client"]
+        if rss is not None and tcp is not None:
+            values.append(rss + tcp)
+    return statistics.median(values) if values else None
 
 
 def baseline_per_download(rows: list[Row]) -> float | None:
@@ -367,7 +397,12 @@ def markdown(result: dict[str, Any], tag: str) -> str:
         "",
         f"Command: `{result['command']}` ({result.get('seconds', 0):.0f} s). Machine: {m['cpu']}, "
         f"{m['cores']} cores, {m['ram_gib']} GiB RAM, Linux {m['kernel']}, Python {m['python']}; "
-        f"{pk}; commit {m.get('commit') or '?'}.",
+        f"{pk}; commit {m.get('commit') or '?'}"
+        + (
+            f" (**HEAD moved to {m['commit_after']} during the run: rows may mix versions**)."
+            if m.get("commit_after")
+            else "."
+        ),
         "",
         f"Plan: the reference plan (4 weeks × 3 lessons × 7 exercises, 2 MiB materials): "
         f"{arch.get('bytes', 0):,} bytes, {arch.get('entries', '?')} entries. Slow clients read "
@@ -418,8 +453,14 @@ def plots(result: dict[str, Any], out: Path, tag: str) -> list[Path]:
     servers = list(result["servers"])
     written = []
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=80)
-    for ax, kind in zip(axes, ("stalled", "slow"), strict=True):
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7), dpi=80)
+    panels = (
+        ("stalled", "server_rss", "server RSS added (MiB)", "Server resident memory"),
+        ("slow", "server_rss", "server RSS added (MiB)", "Server resident memory"),
+        ("stalled", "tcp_mem", "kernel TCP buffers added (MiB)", "Kernel socket memory"),
+        ("slow", "tcp_mem", "kernel TCP buffers added (MiB)", "Kernel socket memory"),
+    )
+    for ax, (kind, key, ylabel, title) in zip(axes.flat, panels, strict=True):
         for server in servers:
             pts = []
             for r in rows:
@@ -429,18 +470,18 @@ def plots(result: dict[str, Any], out: Path, tag: str) -> list[Path]:
                     and r.get("report")
                     and r.get("status") in ("ok", "partial")
                 ):
-                    rss = r["report"]["server_rss"]
-                    if rss["peak"] and rss["idle"]:
-                        pts.append((r["clients"], (rss["peak"] - rss["idle"]) / MiB))
+                    mem = r["report"][key]
+                    if mem["peak"] is not None and mem["idle"] is not None:
+                        pts.append((r["clients"], max(0, mem["peak"] - mem["idle"]) / MiB))
             if pts:
                 pts.sort()
                 ax.plot(*zip(*pts, strict=True), marker="o", label=server)
         ax.set_xscale("log")
         ax.set_xlabel(f"concurrent {kind} downloads")
-        ax.set_ylabel("server RSS added (MiB)")
-        ax.set_title(f"Resident memory, {kind} clients")
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{title}, {kind} clients", fontsize=10)
         ax.grid(True, alpha=0.3)
-    axes[0].legend(fontsize=7)
+    axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     written.append(_save(fig, out / f"{tag}-rss.png"))
 
