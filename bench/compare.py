@@ -14,9 +14,12 @@ faces the same workloads from ``load.py``:
 - ``content``: one full download from each server, opened with ``zipfile``
   and compared (names, sizes, CRC-32) with the CLI's archive: same content;
 - ``ttfb``: sequential first-byte requests (time to first body byte);
-- ``fast-1`` (several rounds, server order alternating between rounds, so
-  drift in the machine's state does not favour one server) and ``fast-10``:
-  throughput;
+- ``fast-1`` (one client at a time; several sequential downloads per cell,
+  several rounds with the server order alternating between rounds, so drift
+  in the machine's state does not favour one server) and ``fast-10``:
+  throughput; ``fast-1-new-plan``: the same for a plan the server has never
+  seen (a distinct student name per request), so no cache of rendered
+  documents helps;
 - ``resuming-10``: downloads broken twice and resumed with Range/If-Range;
 - ``slow-N`` (``--rate`` bytes/s per client) and ``stalled-N``: resident
   memory per download. Each such cell starts a fresh server process, warms
@@ -105,6 +108,7 @@ class Profile:
     ttfb_new_plan: int  # first-byte samples, each for a plan never requested before
     baseline_ttfb_samples: int
     fast_rounds: int
+    fast_repeats: int  # sequential downloads per fast-1 cell (their median is the cell's rate)
     fast_many: int  # clients of the fast-N workload
     resuming: int
     aborting: int
@@ -120,13 +124,15 @@ class Profile:
 PROFILES = {
     "short": Profile(
         name="short", ttfb_samples=20, ttfb_new_plan=10, baseline_ttfb_samples=3,
-        fast_rounds=3, fast_many=10, resuming=10, aborting=20, slow=(100,), stalled=(200,),
+        fast_rounds=3, fast_repeats=5, fast_many=10, resuming=10, aborting=20, slow=(100,),
+        stalled=(200,),
         slow_hold=10, stalled_hold=4, cap_per_client=0.1, admission_budget="300MiB",
         time_limit=570,
     ),
     "full": Profile(
         name="full", ttfb_samples=50, ttfb_new_plan=20, baseline_ttfb_samples=5,
-        fast_rounds=5, fast_many=10, resuming=20, aborting=100, slow=(1, 10, 100, 500, 1000, 2000),
+        fast_rounds=5, fast_repeats=5, fast_many=10, resuming=20, aborting=100,
+        slow=(1, 10, 100, 500, 1000, 2000),
         stalled=(1, 10, 100, 500, 1000, 2000), slow_hold=15, stalled_hold=5,
         cap_per_client=0.1, admission_budget="300MiB", time_limit=3 * 3600,
     ),
@@ -601,7 +607,25 @@ def run_workloads(bench: Bench) -> None:
     for r in range(p.fast_rounds):
         turn += 1
         for name in ordered(names, turn):
-            bench.load("fast-1", name, "fast", 1, 120, round_no=r + 1, estimate=10)
+            n = 1 if name == "disk-baseline" else p.fast_repeats
+            bench.load(
+                "fast-1", name, "fast", n, 120, round_no=r + 1, estimate=10, extra=["--sequential"]
+            )
+    # One fast client, each time a plan the server has not seen: nothing cached.
+    for r in range(p.fast_rounds):
+        turn += 1
+        for name in ordered([n for n in names if SERVERS[n].role != "ceiling"], turn):
+            n = 1 if name == "disk-baseline" else p.fast_repeats
+            bench.load(
+                "fast-1-new-plan",
+                name,
+                "fast",
+                n,
+                120,
+                round_no=r + 1,
+                estimate=10,
+                extra=["--sequential", "--fresh-plans", "--seed", str(100 + r)],
+            )
     turn += 1
     for name in ordered(names, turn):
         bench.load(f"fast-{p.fast_many}", name, "fast", p.fast_many, 240, estimate=30)

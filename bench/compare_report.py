@@ -8,10 +8,12 @@ planstream makes are ratios, so every row carries its primary figure divided
 by planstream's (and by ``FileResponse``'s, the ceiling) for the same
 workload, and the goal table states each required figure, the goal and
 whether it was met. Primary figures: time to first body byte (p50) for the
-``ttfb`` workloads; download rate from request to last byte (median over the
-rounds) for ``fast`` and ``resuming``; resident memory added per download
-(peak RSS minus the idle RSS, divided by the downloads in progress) for the
-``slow``, ``stalled`` and ``admission`` workloads. Rows that failed or were
+``ttfb`` workloads; for one client at a time (``fast-1*``) the median rate of
+its downloads, request to last byte, then the median over the rounds; for
+concurrent ``fast`` and ``resuming`` clients all bytes over the run's span;
+resident memory added per download (peak RSS minus the idle RSS, divided by
+the downloads in progress) for the ``slow``, ``stalled`` and ``admission``
+workloads. Rows that failed or were
 skipped are listed with the reason, never dropped.
 
 Plots (PNG, matplotlib Agg): resident memory against concurrent downloads
@@ -58,7 +60,11 @@ def ttfb_p50(row: Row) -> float | None:
 
 
 def rate(row: Row) -> float | None:
-    return row["report"]["throughput_MBps"]["aggregate"]
+    """One client at a time: median download rate; concurrent clients: the aggregate."""
+    tp = row["report"]["throughput_MBps"]
+    if row["workload"].startswith("fast-1") and tp.get("whole_download_p50"):
+        return tp["whole_download_p50"]
+    return tp["aggregate"]
 
 
 def rss_per_download(row: Row) -> float | None:
@@ -425,11 +431,14 @@ def markdown(result: dict[str, Any], tag: str) -> str:
         "",
         "## All rows",
         "",
-        "TTFB: request sent → first body byte (stalled: first response byte). MB/s total: all "
-        "body bytes ÷ (last end − first start); per client: median of bytes ÷ time after the "
-        "first byte. RSS per download: (peak − idle) ÷ downloads in progress, server process "
-        "only; TCP buffers: kernel socket memory, both ends, per connection. Ratios divide this "
-        "row's primary figure (TTFB p50, MB/s total, or RSS per download) by planstream's and "
+        "TTFB: request sent → first body byte (stalled: first response byte). "
+        "MB/s total: all body bytes ÷ (last end − first start), except fast-1 rows: "
+        "the median rate of the cell's sequential downloads, request to last byte. "
+        "Per client: median of bytes ÷ time after the first byte. "
+        "RSS per download: (peak − idle) ÷ downloads in progress, server process only. "
+        "TCP buffers: kernel socket memory, both ends, per connection. "
+        "Ratios divide this row's primary figure (TTFB p50, MB/s, or RSS per download) "
+        "by planstream's and "
         "FileResponse's.",
         "",
         *results_table(result),

@@ -440,7 +440,9 @@ async def client(run: Run, index: int, rng: random.Random, bufsize: int) -> Clie
     try:
         if cfg.fresh_plans:
             assert cfg.plan is not None and cfg.base is not None
-            plan = dict(cfg.plan, name=f"{cfg.plan.get('name', '学生')}{index:04d}")
+            # Distinct per client and per --seed, so separate runs get new plans too.
+            suffix = f"{cfg.seed % 10_000:04d}{index:04d}"
+            plan = dict(cfg.plan, name=f"{cfg.plan.get('name', '学生')}{suffix}")
             t = time.perf_counter()
             path = await create_plan(cfg.base, plan)
             result.create_s = time.perf_counter() - t
@@ -732,6 +734,11 @@ def summarise(
         for r in results
         if r.first_body is not None and r.end > r.first_body and r.bytes > 0
     ]
+    whole = [  # request sent -> last byte, completed downloads only
+        r.bytes / (r.end - r.start) / MB
+        for r in results
+        if r.outcome == "completed" and r.end > r.start and r.bytes > 0
+    ]
     idle_rss, idle_tcp = idle
     # Only the run itself counts: not stalled clients draining their sockets afterwards.
     samples = [s for s in sampler.samples if run.stopped_at is None or s[0] <= run.stopped_at]
@@ -789,6 +796,7 @@ def summarise(
             "aggregate": total_bytes / span / MB if span > 0 else None,
             "per_client_p50": percentile(per_client, 50),
             "per_client_min": min(per_client) if per_client else None,
+            "whole_download_p50": percentile(whole, 50),
         },
         "server_rss": {
             "idle": idle_rss or None,
