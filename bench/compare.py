@@ -770,6 +770,19 @@ def machine() -> dict[str, Any]:
     }
 
 
+def code_changed(before: str, after: str) -> bool:
+    """Did the code the servers run (server/, generators/, bench/) change between commits?"""
+    try:
+        diff = subprocess.run(
+            ["git", "diff", "--quiet", before, after, "--", "server", "generators", "bench"],
+            cwd=REPO,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return True
+    return diff.returncode != 0
+
+
 def file_crc(path: Path) -> int:
     crc = 0
     with path.open("rb") as f:
@@ -905,7 +918,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     result["seconds"] = round(time.time() - started, 1)
     commit_after = machine()["commit"]
     if commit_after != result["machine"]["commit"]:
-        result["machine"]["commit_after"] = commit_after  # the code changed during the run
+        result["machine"]["commit_after"] = commit_after
+        result["machine"]["code_changed"] = code_changed(result["machine"]["commit"], commit_after)
     args.out.mkdir(parents=True, exist_ok=True)
     json_path = args.out / f"{tag}.json"
     json_path.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", "utf-8")

@@ -405,7 +405,13 @@ def markdown(result: dict[str, Any], tag: str) -> str:
         f"{m['cores']} cores, {m['ram_gib']} GiB RAM, Linux {m['kernel']}, Python {m['python']}; "
         f"{pk}; commit {m.get('commit') or '?'}"
         + (
-            f" (**HEAD moved to {m['commit_after']} during the run: rows may mix versions**)."
+            (
+                f" (**HEAD moved to {m['commit_after']} during the run and server, generator "
+                "or bench code changed: rows may mix versions**)."
+                if m.get("code_changed", True)
+                else f" (HEAD moved to {m['commit_after']} during the run; no server, "
+                "generator or bench code changed)."
+            )
             if m.get("commit_after")
             else "."
         ),
