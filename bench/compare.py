@@ -771,10 +771,21 @@ def machine() -> dict[str, Any]:
 
 
 def code_changed(before: str, after: str) -> bool:
-    """Did the code the servers run (server/, generators/, bench/) change between commits?"""
+    """Did the code the servers run (server/, generators/, bench/ but its results) change?"""
     try:
         diff = subprocess.run(
-            ["git", "diff", "--quiet", before, after, "--", "server", "generators", "bench"],
+            [
+                "git",
+                "diff",
+                "--quiet",
+                before,
+                after,
+                "--",
+                "server",
+                "generators",
+                "bench",
+                ":(exclude)bench/results",
+            ],
             cwd=REPO,
             timeout=10,
         )
