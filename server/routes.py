@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import socket
+import struct
 import time
 from datetime import UTC, datetime
 
@@ -275,10 +276,20 @@ def _cap_send_buffer(request: web.Request, sndbuf: int) -> None:
 
 
 def _abort(request: web.Request, response: web.StreamResponse) -> None:
-    """End a started download so the client sees a truncated body, never a clean end."""
+    """End a started download so the client sees a truncated body, never a clean end.
+
+    SO_LINGER (on, 0) turns the close into a reset: without it the kernel keeps
+    the orphaned socket and its queued send buffer (~0.5 MiB) until a stalled
+    client finally reads or times out, after admission has given the slot away.
+    """
     response.force_close()
-    if request.transport is not None:
-        request.transport.abort()
+    transport = request.transport
+    if transport is not None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
 
 
 # -- health and metrics ----------------------------------------------------
