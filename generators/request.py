@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import MappingProxyType
 
+from generators.errors import PlanstreamError
 from generators.worksheets.base import DIMENSIONS
 
 MODES: tuple[str, ...] = ("assessment", "focus")
@@ -81,8 +82,8 @@ _PAIR_SPLIT_RE = re.compile(r"[,;\n]+")
 _WS_RE = re.compile(r"\s+")
 
 
-class ValidationError(Exception):
-    """One invalid input value.
+class ValidationError(PlanstreamError):
+    """One invalid input value (HTTP 400).
 
     ``field`` names it as the API spells it ("weeks", "scores.span"), or is
     None when the request as a whole is malformed (not an object, bad JSON).
@@ -91,11 +92,10 @@ class ValidationError(Exception):
     ``message`` is English for people and states the allowed values.
     """
 
+    status = 400
+
     def __init__(self, field: str | None, code: str, message: str) -> None:
-        super().__init__(f"{field}: {message}" if field else message)
-        self.field = field
-        self.code = code
-        self.message = message
+        super().__init__(message, code=code, field=field)
 
     def to_dict(self) -> dict[str, str | None]:
         """The body of an HTTP 400 error: ``{"code", "message", "field"}``."""
@@ -123,6 +123,8 @@ def _normalise_name(value: object) -> str:
             "name", "too_long", f"name must be 1 to {NAME_MAX} characters (got {len(name)})"
         )
     for ch in name:
+        if unicodedata.category(ch) == "Cs":  # a lone surrogate ("\ud800"): not text
+            raise ValidationError("name", "invalid", "name must be valid Unicode text")
         if ch in _FORBIDDEN_NAME_CHARS or ch in _BIDI_CONTROLS or unicodedata.category(ch) == "Cc":
             raise ValidationError(
                 "name",

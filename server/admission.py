@@ -28,7 +28,11 @@ try:
 except ImportError:  # pragma: no cover - not on Linux
     resource = None  # type: ignore[assignment]
 
+from .errors import Busy
+
 log = logging.getLogger("planstream.admission")
+
+BUSY_MESSAGE = "the server is at its memory budget; retry shortly"
 
 KiB = 1024
 FD_RESERVE = 64  # listeners, stdio, library index reads, metrics, slack
@@ -93,8 +97,8 @@ def plan_slots(
     return SlotPlan(slots, cost, by_memory, by_fds, nofile)
 
 
-class QueueFull(Exception):
-    """No slot came free within the queue timeout (or the queue is full)."""
+class QueueFull(Busy):
+    """No slot came free within the queue timeout (or the queue is full): 503."""
 
 
 class Admission:
@@ -128,7 +132,7 @@ class Admission:
             self.in_use += 1
             return
         if len(self._waiters) >= self.max_queue:
-            raise QueueFull("queue full")
+            raise QueueFull(BUSY_MESSAGE, self.retry_after())
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
         try:
@@ -137,7 +141,7 @@ class Admission:
             if fut.done() and not fut.cancelled():
                 return  # handed a slot in the same instant: keep it
             fut.cancel()
-            raise QueueFull("no slot within the queue timeout") from None
+            raise QueueFull(BUSY_MESSAGE, self.retry_after()) from None
         except BaseException:
             if fut.done() and not fut.cancelled():
                 self._release()  # we were handed a slot but are leaving

@@ -12,6 +12,8 @@ import unicodedata
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from .errors import RangeNotSatisfiable
+
 _TOKEN_UNSAFE = re.compile(r'[^\x20-\x7e]|["\\%;]')
 
 
@@ -59,9 +61,15 @@ class ByteRange:
     start: int
     end: int  # exclusive
 
+    def __len__(self) -> int:
+        return self.end - self.start
 
-class Unsatisfiable(Exception):
+
+class Unsatisfiable(RangeNotSatisfiable):
     """The Range header is valid but no byte of it exists: 416."""
+
+    def __init__(self) -> None:
+        super().__init__("no byte of the requested range exists")
 
 
 def parse_range(header: str | None, size: int) -> ByteRange | None:

@@ -23,20 +23,29 @@ import zlib
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from .errors import LinkExpired, LinkNotFound
+
 VERSION = b"\x01"
 _EXPIRY = struct.Struct(">Q")
 MAX_TOKEN_LEN = 4096
 
 
-class TokenInvalid(Exception):
-    """Not a token of ours: malformed, tampered with, or sealed under another secret."""
+class TokenInvalid(LinkNotFound):
+    """Not a token of ours: malformed, tampered with, or sealed under another secret.
+
+    The client is told only "unknown download link"; ``reason`` is for tests and debugging.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("unknown download link")
+        self.reason = reason
 
 
-class TokenExpired(Exception):
+class TokenExpired(LinkExpired):
     """A genuine token whose expiry has passed."""
 
     def __init__(self, expired_at: int) -> None:
-        super().__init__(f"link expired at {expired_at}")
+        super().__init__("this download link has expired; create the plan again")
         self.expired_at = expired_at
 
 

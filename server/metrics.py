@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import psutil
 
-OUTCOMES = ("completed", "aborted", "stalled", "failed", "rejected")
+from .outcomes import Outcome
 
 
 @dataclass
@@ -27,6 +27,11 @@ class Metrics:
     outcomes: Counter[str] = field(default_factory=Counter)
     plans_created: int = 0
     bad_requests: int = 0
+
+    def record_outcome(self, outcome: Outcome, sent: int) -> None:
+        """Count one finished download request and the body bytes it sent."""
+        self.outcomes[outcome] += 1
+        self.bytes_sent += sent
 
     def render(
         self,
@@ -48,7 +53,7 @@ class Metrics:
         ]
         lines += [
             f'planstream_downloads_total{{outcome="{o}"}} {self.outcomes.get(o, 0)}'
-            for o in OUTCOMES
+            for o in Outcome
         ]
         lines += [
             "# HELP planstream_bytes_sent_total Body bytes sent to clients.",

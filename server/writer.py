@@ -40,6 +40,8 @@ from aiohttp import web
 
 from generators.archive import FileSlice, Piece, SourceChanged, read_slice
 
+from .outcomes import Outcome
+
 T = TypeVar("T")
 
 SENDFILE_MIN = 64 * 1024  # smallest sendfile call, and the first one of a download
@@ -50,7 +52,7 @@ COALESCE_BELOW = 16 * 1024  # pieces smaller than this are gathered into one wri
 class DownloadError(Exception):
     """A started download that cannot finish; ``outcome`` names why, for logs and metrics."""
 
-    def __init__(self, outcome: str, reason: str) -> None:
+    def __init__(self, outcome: Outcome, reason: str) -> None:
         super().__init__(reason)
         self.outcome = outcome
         self.reason = reason
@@ -102,9 +104,9 @@ class BodyWriter:
                     await self._write(piece)
             await self._flush()
         except SourceChanged as exc:
-            raise DownloadError("failed", f"source changed: {exc}") from exc
+            raise DownloadError(Outcome.FAILED, f"source changed: {exc}") from exc
         if self.sent != expected:
-            raise DownloadError("failed", f"sent {self.sent} bytes, declared {expected}")
+            raise DownloadError(Outcome.FAILED, f"sent {self.sent} bytes, declared {expected}")
 
     # -- buffers ---------------------------------------------------------
 
@@ -175,7 +177,7 @@ class BodyWriter:
             return await asyncio.wait_for(aw, self.limits.stall_timeout)
         except TimeoutError:
             raise DownloadError(
-                "stalled", f"{what} made no progress for {self.limits.stall_timeout:g} s"
+                Outcome.STALLED, f"{what} made no progress for {self.limits.stall_timeout:g} s"
             ) from None
 
     def _count(self, n: int) -> None:
@@ -186,7 +188,7 @@ class BodyWriter:
             rate = (self.sent - self._mark_sent) / elapsed
             if rate < self.limits.min_rate:
                 raise DownloadError(
-                    "stalled",
+                    Outcome.STALLED,
                     f"{rate:.0f} B/s over {elapsed:.0f} s, below --min-rate {self.limits.min_rate}",
                 )
             self._mark_time, self._mark_sent = now, self.sent

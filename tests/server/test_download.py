@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aiohttp.test_utils import TestClient
 
-from server.app import STATE
+from server.state import STATE
 
 from .conftest import PLAN
 

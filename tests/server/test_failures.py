@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 
 from generators.archive import FileSource
 from generators.request import PlanRequest
-from server.app import STATE
+from server.state import STATE
 
 from .conftest import PLAN
 

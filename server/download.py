@@ -1,0 +1,237 @@
+"""``GET|HEAD /api/plans/{token}.zip``: decide, admit, stream.
+
+Three steps, each with one job:
+
+1. **decide** (``server.decide``): the link is opened (404/410 raised as
+   errors the middleware renders), the archive's layout is found, and a pure
+   function picks 200/206/304/416 and the byte window from the headers.
+2. **admit** (``server.admission``): a slot within the queue timeout, or 503
+   with Retry-After. A slot is taken around the body only.
+3. **stream** (``server.writer``): headers, then the window's pieces. From
+   ``prepare()`` on, a failure can only cut the connection (``abort``): an
+   HTTPException now would write a second response into the body.
+
+Every request that reaches step 2 records exactly one ``Outcome``, with its
+queue wait, whether it ends in the queue, before the headers, or during a
+write or a sendfile. A client that leaves is ``aborted`` at INFO wherever it
+leaves (``ConnectionError``, ``RuntimeError("Transport is closing")`` from
+``loop.sendfile``, or cancellation of the handler); only the server's own
+faults are ``failed`` with a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import socket
+import struct
+import time
+
+from aiohttp import web
+
+from generators.entries import PlanArchive
+from generators.errors import PlanstreamError
+from generators.request import PlanRequest
+
+from .admission import QueueFull
+from .decide import decide
+from .errors import LinkNotFound
+from .http_headers import ByteRange, content_disposition, http_date
+from .outcomes import Outcome
+from .state import STATE, State
+from .writer import BodyWriter, DownloadError
+
+log = logging.getLogger("planstream.download")
+
+
+def plan_id(req: PlanRequest) -> str:
+    """A short, non-reversible id for logs: no name or score ever reaches a log line."""
+    return hashlib.blake2b(req.canonical_bytes(), digest_size=6).hexdigest()
+
+
+def open_link(state: State, token: str) -> tuple[PlanRequest, int]:
+    """The plan request sealed in ``token`` and its expiry; LinkNotFound/LinkExpired otherwise."""
+    payload, expires_at = state.sealer.open(token)  # TokenInvalid / TokenExpired
+    try:
+        return PlanRequest.from_canonical(json.loads(payload)), expires_at
+    except (PlanstreamError, ValueError) as exc:
+        # Sealed by us, but no longer a valid request (e.g. a rule changed since).
+        raise LinkNotFound("unknown download link") from exc
+
+
+def base_headers(archive: PlanArchive, now: float) -> dict[str, str]:
+    # A plan dated in the future must not claim a Last-Modified after Date.
+    last_modified = min(archive.last_modified, int(now))
+    return {
+        "ETag": archive.etag,
+        "Last-Modified": http_date(last_modified),
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": content_disposition(archive.filename),
+        "Content-Type": "application/zip",
+        "Cache-Control": "private, no-transform",
+        "X-Accel-Buffering": "no",  # a proxy must pass it through, never spool it to disk
+    }
+
+
+async def download(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    plan_req, _expires = open_link(state, request.match_info["token"])
+    archive = await state.archive_for_request(plan_req)
+    now = time.time()
+    headers = base_headers(archive, now)
+    decision = decide(
+        request.headers,
+        etag=archive.etag,
+        last_modified=min(archive.last_modified, int(now)),
+        size=archive.layout.total_size,
+    )
+    headers.update(decision.headers)
+    if not decision.has_body:
+        return web.Response(status=decision.status, headers=headers)
+    response = web.StreamResponse(status=decision.status, headers=headers)
+    response.content_length = decision.window.end - decision.window.start
+    if request.method == "HEAD":
+        await response.prepare(request)
+        return response
+    return await admit_and_stream(request, response, state, archive, decision.window, plan_req)
+
+
+class _Record:
+    """The one log line and metric update of a download; ``finish`` may run only once."""
+
+    def __init__(self, state: State, fields: dict[str, object]) -> None:
+        self.state = state
+        self.fields = fields
+        self.t0 = time.monotonic()
+        self.waited: float | None = None
+        self.done = False
+
+    def admitted(self) -> None:
+        self.waited = time.monotonic() - self.t0
+
+    def finish(self, outcome: Outcome, sent: int, reason: str = "", *, trace: bool = False) -> None:
+        if self.done:
+            return
+        self.done = True
+        now = time.monotonic()
+        waited = self.waited if self.waited is not None else now - self.t0
+        self.state.metrics.record_outcome(outcome, sent)
+        out = dict(
+            self.fields,
+            outcome=str(outcome),
+            bytes=sent,
+            duration_ms=round((now - self.t0) * 1e3),
+            queued_ms=round(waited * 1e3),
+        )
+        if reason:
+            out["reason"] = reason
+        level = logging.WARNING if outcome.log_level_is_warning else logging.INFO
+        log.log(level, "download %s", outcome, exc_info=trace, extra={"fields": out})
+
+
+async def admit_and_stream(
+    request: web.Request,
+    response: web.StreamResponse,
+    state: State,
+    archive: PlanArchive,
+    window: ByteRange,
+    plan_req: PlanRequest,
+) -> web.StreamResponse:
+    record = _Record(
+        state,
+        {
+            "event": "download",
+            "plan": plan_id(plan_req),
+            "range": f"{window.start}-{window.end}",
+            "size": archive.layout.total_size,
+        },
+    )
+    try:
+        async with state.admission.slot():
+            record.admitted()
+            await _stream(request, response, state, archive, window, record)
+    except QueueFull as exc:
+        record.finish(Outcome.REJECTED, 0, reason=exc.message)
+        raise  # rendered as 503 + Retry-After by the middleware
+    except asyncio.CancelledError:
+        record.finish(Outcome.ABORTED, 0, reason="client disconnected")
+        raise
+    return response
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+def classify(exc: BaseException, client_gone: bool, draining: bool) -> tuple[Outcome, bool]:
+    """The outcome of a download that raised ``exc``, and whether it deserves a traceback."""
+    if isinstance(exc, DownloadError):
+        return exc.outcome, False
+    if draining:
+        return Outcome.CUT_BY_SHUTDOWN, False
+    if isinstance(exc, asyncio.CancelledError | ConnectionError):
+        return Outcome.ABORTED, False
+    if client_gone and isinstance(exc, RuntimeError | OSError):
+        # loop.sendfile on a closing transport: "Transport is closing".
+        return Outcome.ABORTED, False
+    return Outcome.FAILED, True
+
+
+async def _stream(
+    request: web.Request,
+    response: web.StreamResponse,
+    state: State,
+    archive: PlanArchive,
+    window: ByteRange,
+    record: _Record,
+) -> None:
+    writer = BodyWriter(request, response, state.limits)
+    try:
+        cap_send_buffer(request, state.config.sndbuf)
+        await response.prepare(request)
+        state.metrics.started += 1
+        await writer.send(archive.layout.pieces(window.start, window.end), len(window))
+        await response.write_eof()
+    except BaseException as exc:
+        outcome, trace = classify(exc, _client_gone(request), state.draining)
+        abort(request, response)
+        reason = exc.reason if isinstance(exc, DownloadError) else type(exc).__name__
+        record.finish(outcome, writer.sent, reason=reason, trace=trace)
+        if isinstance(exc, asyncio.CancelledError):
+            raise
+        return
+    record.finish(Outcome.COMPLETED, writer.sent)
+
+
+def cap_send_buffer(request: web.Request, sndbuf: int) -> None:
+    """Cap the kernel send buffer: it is memory too, and admission counts it."""
+    transport = request.transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is not None and sndbuf > 0:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+
+
+def abort(request: web.Request, response: web.StreamResponse) -> None:
+    """End a started download so the client sees a truncated body, never a clean end.
+
+    SO_LINGER (on, 0) turns the close into a reset: without it the kernel keeps
+    the orphaned socket and its queued send buffer (~0.5 MiB) until a stalled
+    client finally reads or times out, after admission has given the slot away.
+    """
+    response.force_close()
+    transport = request.transport
+    if transport is not None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+
+
+def setup_download_routes(app: web.Application) -> None:
+    app.router.add_get("/api/plans/{token}.zip", download)  # HEAD too (aiohttp adds it)

@@ -1,0 +1,130 @@
+"""What every handler shares, built once per process: ``State``, its ``AppKey`` and ``build_state``.
+
+State holds the link sealer, the admission semaphore (sized from the memory
+budget), the materials library (indexed at start-up, so a broken library
+fails the start, not a download), metrics, and a small LRU of built archive
+layouts. The layout cache is keyed by the normalised request, so a resumed
+download, its range requests and many clients of one plan share one layout
+instead of rebuilding it; rendered documents are kept in a byte-bounded
+``RenderCache`` for the same reason. Both live inside the memory reserve that
+admission sets aside.
+
+It has a module of its own so that ``app`` (wiring) and the route modules
+(handlers) both import it and never each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from generators.entries import PlanArchive, build_archive
+from generators.library import Library
+from generators.render_cache import RenderCache
+from generators.request import PlanRequest
+
+from .admission import Admission, SlotPlan, download_cost, plan_slots, raise_nofile_limit
+from .config import Config
+from .links import LinkSealer
+from .metrics import Metrics
+from .writer import WriterLimits
+
+log = logging.getLogger("planstream.server")
+
+LAYOUT_CACHE_SIZE = 64
+
+
+@dataclass
+class State:
+    config: Config
+    sealer: LinkSealer
+    admission: Admission
+    slot_plan: SlotPlan
+    library: Library | None
+    limits: WriterLimits
+    metrics: Metrics = field(default_factory=Metrics)
+    render_cache: RenderCache = field(default_factory=RenderCache)
+    _cache: OrderedDict[bytes, PlanArchive] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    draining: bool = False  # set on SIGTERM: running downloads cut later are "cut_by_shutdown"
+
+    async def archive_for_request(self, req: PlanRequest) -> PlanArchive:
+        """Like ``archive_for``, building a new layout in a worker thread.
+
+        A 52-week plan takes ~0.2 s to lay out; off the event loop, downloads
+        in progress keep flowing meanwhile. A cached layout costs no thread hop.
+        """
+        hit = self._cached(req.canonical_bytes())
+        if hit is not None:
+            return hit
+        return await asyncio.to_thread(self.archive_for, req)
+
+    def _cached(self, key: bytes) -> PlanArchive | None:
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+            return hit
+
+    def archive_for(self, req: PlanRequest) -> PlanArchive:
+        """The plan's archive layout, built once and kept in a small LRU."""
+        key = req.canonical_bytes()
+        hit = self._cached(key)
+        if hit is not None:
+            return hit
+        archive = build_archive(req, self.library, self.render_cache)
+        with self._lock:
+            self._cache[key] = archive
+            while len(self._cache) > LAYOUT_CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return archive
+
+
+STATE: web.AppKey[State] = web.AppKey("planstream_state", State)
+
+
+def build_state(config: Config, library: Library | None = None) -> State:
+    """Everything the handlers share; logs the budget and slot count (the operator's numbers)."""
+    if library is None and config.library:
+        library = Library.load(config.library)
+    cost = config.download_cost or download_cost(config.chunk_size, config.sndbuf)
+    nofile = raise_nofile_limit()
+    plan = plan_slots(config.memory_budget, config.reserve, cost, nofile, config.max_slots)
+    sealer = LinkSealer(config.secret)
+    if sealer.ephemeral:
+        log.warning(
+            "no --secret given: download links are sealed with a random key and stop "
+            "working when this process restarts (set PLANSTREAM_SECRET on every node)"
+        )
+    log.info(
+        "memory budget %d MiB (from %s), reserve %d MiB, %d KiB per download -> %d slots "
+        "(memory allows %d, descriptors %d with RLIMIT_NOFILE %d)",
+        config.memory_budget >> 20,
+        config.budget_source,
+        config.reserve >> 20,
+        cost >> 10,
+        plan.slots,
+        plan.by_memory,
+        plan.by_fds,
+        nofile,
+    )
+    limits = WriterLimits(
+        chunk_size=config.chunk_size,
+        stall_timeout=config.stall_timeout,
+        min_rate=config.min_rate,
+        rate_window=config.rate_window,
+        sndbuf=config.sndbuf,
+    )
+    return State(
+        config=config,
+        sealer=sealer,
+        admission=Admission(plan.slots, config.queue_timeout),
+        slot_plan=plan,
+        library=library,
+        limits=limits,
+    )
