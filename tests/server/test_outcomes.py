@@ -104,10 +104,11 @@ def test_classify():
 
 
 BAD_BODIES = [
-    ("application/json", '{"name": "\\ud800", "mode": "focus", "age": 8}'.encode(), "name"),
+    ("application/json", b'{"name": "\\ud800", "mode": "focus", "age": 8}', "name"),
     (
         "multipart/form-data; boundary=XX",
-        b'--XX\r\nContent-Disposition: form-data; name="name"\r\nBad Header\r\n\r\nabc\r\n--XX--\r\n',
+        b'--XX\r\nContent-Disposition: form-data; name="name"\r\n'
+        b"Bad Header\r\n\r\nabc\r\n--XX--\r\n",
         None,
     ),
     ("multipart/form-data", b"abc", None),
