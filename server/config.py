@@ -19,6 +19,8 @@ from pathlib import Path
 
 import psutil
 
+from .links import MIN_SECRET_BYTES
+
 DEFAULT_BUDGET = 2 << 30
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 
@@ -39,12 +41,6 @@ _UNITS = {
     "tib": 1 << 40,
 }
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
-
-# cgroup files that hold the memory limit of this process's group. v2 has one
-# unified hierarchy; v1 a memory controller. "max" or a huge number = none.
-CGROUP_V2_FILE = "/sys/fs/cgroup/memory.max"
-CGROUP_V1_FILE = "/sys/fs/cgroup/memory/memory.limit_in_bytes"
-_NO_LIMIT = 1 << 60
 
 
 def parse_size(text: str | int) -> int:
@@ -68,9 +64,16 @@ def parse_duration(text: str | float) -> float:
     return float(m.group(1)) * scale
 
 
-def _read_limit(path: str) -> int | None:
+# Where this process finds its own cgroup (see cgroup_limit).
+PROC_CGROUP = "/proc/self/cgroup"
+PROC_MOUNTINFO = "/proc/self/mountinfo"
+_NO_LIMIT = 1 << 60
+
+
+def _read_limit(path: Path) -> int | None:
+    """A memory limit file's value in bytes; None for "max", a huge number or no file."""
     try:
-        raw = Path(path).read_text().strip()
+        raw = path.read_text().strip()
     except OSError:
         return None
     if raw in ("", "max"):
@@ -82,21 +85,100 @@ def _read_limit(path: str) -> int | None:
     return None if value >= _NO_LIMIT else value
 
 
+def _own_groups(proc_cgroup: str) -> tuple[str | None, str | None]:
+    """This process's cgroup path in the v2 hierarchy and in the v1 memory hierarchy."""
+    v2 = v1 = None
+    try:
+        lines = Path(proc_cgroup).read_text().splitlines()
+    except OSError:
+        return None, None
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        hid, controllers, path = parts
+        if hid == "0" and controllers == "":
+            v2 = path
+        elif "memory" in controllers.split(","):
+            v1 = path
+    return v2, v1
+
+
+def _mounts(mountinfo: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(root, mount point) of every cgroup2 mount and every v1 memory-controller mount."""
+    v2: list[tuple[str, str]] = []
+    v1: list[tuple[str, str]] = []
+    try:
+        lines = Path(mountinfo).read_text().splitlines()
+    except OSError:
+        return v2, v1
+    for line in lines:
+        left, _, right = line.partition(" - ")
+        fields, tail = left.split(), right.split()
+        if len(fields) < 5 or len(tail) < 3:
+            continue
+        root, point = fields[3], fields[4]
+        if tail[0] == "cgroup2":
+            v2.append((root, point))
+        elif tail[0] == "cgroup" and "memory" in tail[2].split(","):
+            v1.append((root, point))
+    return v2, v1
+
+
+def _group_dirs(group: str, mounts: list[tuple[str, str]]) -> list[Path]:
+    """The group's folder and each ancestor up to the mount point, innermost first."""
+    for root, point in mounts:
+        rel = os.path.relpath(group, root) if root != "/" else group.lstrip("/")
+        if rel.startswith(".."):
+            continue  # the group is outside what this mount shows
+        here = Path(point) / ("" if rel == "." else rel)
+        dirs = [here]
+        while here != Path(point) and here != here.parent:
+            here = here.parent
+            dirs.append(here)
+        return dirs
+    return []
+
+
+def cgroup_limit(
+    proc_cgroup: str = PROC_CGROUP, mountinfo: str = PROC_MOUNTINFO
+) -> tuple[int, str] | None:
+    """The smallest memory limit over this process's own cgroup and its ancestors.
+
+    Reads ``/proc/self/cgroup`` for the group, ``/proc/self/mountinfo`` for
+    where its hierarchy is mounted, then walks up: a child group in a limited
+    parent is bound by the parent too (as the JVM and Go's automemlimit do).
+    v2: ``memory.max`` and ``memory.high`` (past ``high`` the kernel throttles
+    and reclaims hard); v1: ``memory.limit_in_bytes``. Returns (bytes, file).
+    """
+    group_v2, group_v1 = _own_groups(proc_cgroup)
+    mounts_v2, mounts_v1 = _mounts(mountinfo)
+    found: list[tuple[int, str]] = []
+    if group_v2 is not None:
+        for folder in _group_dirs(group_v2, mounts_v2):
+            for name in ("memory.max", "memory.high"):
+                value = _read_limit(folder / name)
+                if value is not None:
+                    found.append((value, f"cgroup v2 {folder / name}"))
+    if group_v1 is not None:
+        for folder in _group_dirs(group_v1, mounts_v1):
+            value = _read_limit(folder / "memory.limit_in_bytes")
+            if value is not None:
+                found.append((value, f"cgroup v1 {folder / 'memory.limit_in_bytes'}"))
+    return min(found, key=lambda f: f[0]) if found else None
+
+
 def detect_budget(
     *,
-    cgroup_v2: str = CGROUP_V2_FILE,
-    cgroup_v1: str = CGROUP_V1_FILE,
+    proc_cgroup: str = PROC_CGROUP,
+    mountinfo: str = PROC_MOUNTINFO,
     physical: int | None = None,
 ) -> tuple[int, str]:
     """The default memory budget and where it came from (for the start-up log)."""
     candidates: list[tuple[int, str]] = [(DEFAULT_BUDGET, "default 2 GiB")]
-    v2 = _read_limit(cgroup_v2)
-    if v2 is not None:
-        candidates.append((v2, f"cgroup v2 {cgroup_v2}"))
-    else:
-        v1 = _read_limit(cgroup_v1)
-        if v1 is not None:
-            candidates.append((v1, f"cgroup v1 {cgroup_v1}"))
+    limit = cgroup_limit(proc_cgroup, mountinfo)
+    if limit is not None:
+        candidates.append(limit)
     ram = physical if physical is not None else psutil.virtual_memory().total
     candidates.append((ram, "physical RAM"))
     return min(candidates, key=lambda c: c[0])
@@ -114,7 +196,7 @@ class Config:
     min_rate: int = 4096  # bytes/s a download must average over rate_window
     rate_window: float = 60.0
     link_ttl: float = 7 * 86400.0
-    secret: str | None = None
+    secrets: tuple[str, ...] = ()  # seal with the first, open with any (rotation)
     log_format: str = "text"
     chunk_size: int = 64 * KiB  # largest single write() into the transport
     sndbuf: int = 256 * KiB  # SO_SNDBUF asked of the kernel (Linux doubles it)
@@ -147,7 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stall-timeout", help="cut a client that reads nothing this long (30s)")
     p.add_argument("--min-rate", help="minimum average bytes/s per download (default 4KiB)")
     p.add_argument("--link-ttl", help="how long a download link stays valid (default 7d)")
-    p.add_argument("--secret", help="key material for download links (random if unset)")
+    p.add_argument(
+        "--secret",
+        help="link secret(s), comma-separated, newest first (PLANSTREAM_SECRETS=new,old); "
+        "random if unset. Prefer --secret-file or the environment: flags show in ps",
+    )
+    p.add_argument("--secret-file", help="file with the link secret(s), one per line")
     p.add_argument("--log-format", choices=["text", "json"], help="log lines (default text)")
     p.add_argument("--max-slots", type=int, help="cap concurrent downloads below the budget")
     return p
@@ -157,8 +244,8 @@ def load_config(
     argv: Sequence[str] | None = None,
     env: Mapping[str, str] | None = None,
     *,
-    cgroup_v2: str = CGROUP_V2_FILE,
-    cgroup_v1: str = CGROUP_V1_FILE,
+    proc_cgroup: str = PROC_CGROUP,
+    mountinfo: str = PROC_MOUNTINFO,
 ) -> Config:
     """Settings from flags, then PLANSTREAM_* variables, then defaults.
 
@@ -181,7 +268,6 @@ def load_config(
         "stall-timeout": parse_duration,
         "link-ttl": parse_duration,
         "min-rate": parse_size,
-        "secret": str,
         "log-format": _log_format,
         "max-slots": int,
         "memory-budget": parse_size,
@@ -200,8 +286,12 @@ def load_config(
         )
     else:
         kw["memory_budget"], kw["budget_source"] = detect_budget(
-            cgroup_v2=cgroup_v2, cgroup_v1=cgroup_v1
+            proc_cgroup=proc_cgroup, mountinfo=mountinfo
         )
+    try:
+        kw["secrets"] = _secrets(args.secret, args.secret_file, env)
+    except ValueError as exc:
+        parser.error(str(exc))
     cfg = Config(**kw)  # type: ignore[arg-type]
     if cfg.memory_budget <= 0:
         parser.error("--memory-budget: must be positive")
@@ -210,3 +300,33 @@ def load_config(
     if not 0 < cfg.port < 65536:
         parser.error("--port: must be 1-65535")
     return cfg
+
+
+def _secrets(flag: str | None, secret_file: str | None, env: Mapping[str, str]) -> tuple[str, ...]:
+    """Link secrets from --secret, --secret-file, PLANSTREAM_SECRETS or PLANSTREAM_SECRET.
+
+    Each must be at least 16 bytes: a short secret makes links guessable by
+    brute force, so it is refused at start rather than used.
+    """
+    source = "--secret"
+    raw: list[str] = []
+    if flag is not None:
+        raw = flag.split(",")
+    elif secret_file is not None or "PLANSTREAM_SECRET_FILE" in env:
+        path = secret_file if secret_file is not None else env["PLANSTREAM_SECRET_FILE"]
+        source = "--secret-file"
+        try:
+            raw = Path(path).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ValueError(f"--secret-file: cannot read {path}: {exc.strerror}") from exc
+    elif "PLANSTREAM_SECRETS" in env:
+        source, raw = "PLANSTREAM_SECRETS", env["PLANSTREAM_SECRETS"].split(",")
+    elif "PLANSTREAM_SECRET" in env:
+        source, raw = "PLANSTREAM_SECRET", env["PLANSTREAM_SECRET"].split(",")
+    secrets = tuple(s.strip() for s in raw if s.strip())
+    if (flag is not None or source != "--secret") and not secrets:
+        raise ValueError(f"{source}: no secret given")
+    for s in secrets:
+        if len(s.encode("utf-8")) < MIN_SECRET_BYTES:
+            raise ValueError(f"{source}: each secret must be at least {MIN_SECRET_BYTES} bytes")
+    return secrets

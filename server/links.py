@@ -19,6 +19,7 @@ import os
 import struct
 import time
 import zlib
+from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -55,12 +56,25 @@ def derive_key(secret: str | bytes) -> bytes:
     return hashlib.blake2b(raw, digest_size=32, person=b"planstream-link").digest()
 
 
-class LinkSealer:
-    """Seals payloads into tokens and opens them again."""
+MIN_SECRET_BYTES = 16
 
-    def __init__(self, secret: str | bytes | None) -> None:
-        self.ephemeral = secret is None
-        self._aead = AESGCM(derive_key(secret if secret is not None else os.urandom(32)))
+
+class LinkSealer:
+    """Seals payloads into tokens with the first secret and opens them with any.
+
+    Several secrets make rotation possible: deploy ``new,old`` on every node,
+    and links sealed under the old secret keep working until they expire;
+    then drop ``old``. No secret at all means a random key for this process
+    (``ephemeral``): links die with it.
+    """
+
+    def __init__(self, secrets: str | bytes | Sequence[str | bytes] | None) -> None:
+        if isinstance(secrets, str | bytes):
+            secrets = [secrets]
+        self.ephemeral = not secrets
+        keys = [derive_key(s) for s in secrets] if secrets else [os.urandom(32)]
+        self._aeads = [AESGCM(k) for k in keys]
+        self._aead = self._aeads[0]
 
     def seal(self, payload: bytes, expires_at: int) -> str:
         nonce = os.urandom(12)
@@ -80,11 +94,16 @@ class LinkSealer:
             raise TokenInvalid("not in canonical form")  # one token, one spelling
         if len(raw) < 1 + 12 + 16 + _EXPIRY.size or raw[:1] != VERSION:
             raise TokenInvalid("bad version or length")
-        try:
-            plain = self._aead.decrypt(raw[1:13], raw[13:], VERSION)
-        except InvalidTag as exc:
-            raise TokenInvalid("authentication failed") from exc
+        plain = self._decrypt(raw[1:13], raw[13:])
         (expires_at,) = _EXPIRY.unpack_from(plain)
         if (time.time() if now is None else now) >= expires_at:
             raise TokenExpired(expires_at)
         return zlib.decompress(plain[_EXPIRY.size :]), expires_at
+
+    def _decrypt(self, nonce: bytes, sealed: bytes) -> bytes:
+        for aead in self._aeads:
+            try:
+                return aead.decrypt(nonce, sealed, VERSION)
+            except InvalidTag:
+                continue
+        raise TokenInvalid("authentication failed under every secret")

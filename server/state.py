@@ -95,7 +95,7 @@ def build_state(config: Config, library: Library | None = None) -> State:
     cost = config.download_cost or download_cost(config.chunk_size, config.sndbuf)
     nofile = raise_nofile_limit()
     plan = plan_slots(config.memory_budget, config.reserve, cost, nofile, config.max_slots)
-    sealer = LinkSealer(config.secret)
+    sealer = LinkSealer(config.secrets)
     if sealer.ephemeral:
         log.warning(
             "no --secret given: download links are sealed with a random key and stop "

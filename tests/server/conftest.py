@@ -61,7 +61,7 @@ PLAN = {
 def app_factory(library_dir: Path) -> Callable[..., web.Application]:
     def make(**overrides: object) -> web.Application:
         settings: dict[str, object] = {
-            "secret": "test-secret",
+            "secrets": ("test-secret-0123456789",),
             "library": str(library_dir),
             "stall_timeout": 2.0,
             "queue_timeout": 1.0,
