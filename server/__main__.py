@@ -1,36 +1,44 @@
-"""``python -m server``: run planstream on one port until interrupted."""
+"""``python -m server``: run planstream on one port until SIGTERM or SIGINT."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import signal
 import sys
 
-from aiohttp import web
-
 from .app import make_app
-from .config import load_config
+from .config import Config, load_config
 from .metrics import setup_logging
+from .serve import start
+
+log = logging.getLogger("planstream.server")
 
 
-def main(argv: list[str] | None = None) -> int:
-    config = load_config(argv)
-    setup_logging(config.log_format)
-    log = logging.getLogger("planstream.server")
+async def serve(config: Config) -> int:
     try:
         app = make_app(config)
     except (OSError, ValueError) as exc:  # a missing or empty library, a bad setting
         log.error("cannot start: %s", exc)
         return 2
-    log.info("listening on http://%s:%d", config.host, config.port)
-    web.run_app(
-        app,
-        host=config.host,
-        port=config.port,
-        handler_cancellation=True,
-        access_log=None,
-        print=None,
-    )
+    running = await start(app, config.host, config.port)
+    log.info("listening on http://%s:%d", config.host, running.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping")
+    await running.runner.cleanup()
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = load_config(argv)
+    setup_logging(config.log_format)
+    return asyncio.run(serve(config))
 
 
 if __name__ == "__main__":

@@ -83,6 +83,7 @@ class SlotPlan:
     by_memory: int
     by_fds: int
     nofile: int
+    connections: int  # open connections allowed: what descriptors leave after files and reserve
 
 
 def plan_slots(
@@ -94,7 +95,10 @@ def plan_slots(
     slots = min(by_memory, by_fds)
     if cap is not None:
         slots = max(1, min(slots, cap))
-    return SlotPlan(slots, cost, by_memory, by_fds, nofile)
+    # Every slot may hold a material file open; the other descriptors are for
+    # connections (downloads, queued ones, page and API requests).
+    connections = max(2, nofile - FD_RESERVE - slots * (FDS_PER_DOWNLOAD - 1))
+    return SlotPlan(slots, cost, by_memory, by_fds, nofile, connections)
 
 
 class QueueFull(Busy):

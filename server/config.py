@@ -203,6 +203,11 @@ class Config:
     download_cost: int | None = None  # bytes per download slot; None = computed
     reserve: int = 192 * MiB  # interpreter, library index, layout cache
     max_slots: int | None = None  # hard cap, e.g. for tests
+    header_timeout: float = 10.0  # seconds for a request head to arrive (and idle keep-alive)
+    body_timeout: float = 30.0  # seconds for a request body to arrive
+    max_per_client: int = 8  # downloads (running or queued) from one client address
+    max_connections: int | None = None  # cap on open connections; None = from descriptors
+    trusted_proxies: frozenset[str] = frozenset()  # whose X-Forwarded-For names the client
 
 
 def _log_format(value: str) -> str:
@@ -237,6 +242,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--secret-file", help="file with the link secret(s), one per line")
     p.add_argument("--log-format", choices=["text", "json"], help="log lines (default text)")
     p.add_argument("--max-slots", type=int, help="cap concurrent downloads below the budget")
+    p.add_argument("--header-timeout", help="close a connection whose request head is late (10s)")
+    p.add_argument("--body-timeout", help="close a connection whose request body is late (30s)")
+    p.add_argument("--max-per-client", type=int, help="downloads at once from one address (8)")
+    p.add_argument(
+        "--trusted-proxies",
+        help="comma-separated proxy addresses whose X-Forwarded-For names the client",
+    )
     return p
 
 
@@ -270,6 +282,10 @@ def load_config(
         "min-rate": parse_size,
         "log-format": _log_format,
         "max-slots": int,
+        "header-timeout": parse_duration,
+        "body-timeout": parse_duration,
+        "max-per-client": int,
+        "trusted-proxies": lambda v: frozenset(a.strip() for a in v.split(",") if a.strip()),
         "memory-budget": parse_size,
     }
     for name, convert in converters.items():
@@ -297,6 +313,10 @@ def load_config(
         parser.error("--memory-budget: must be positive")
     if not 0 < cfg.link_ttl <= 3650 * 86400:
         parser.error("--link-ttl: must be more than 0 and at most 3650d")
+    if cfg.max_per_client < 1:
+        parser.error("--max-per-client: must be at least 1")
+    if cfg.header_timeout <= 0 or cfg.body_timeout <= 0:
+        parser.error("--header-timeout and --body-timeout must be positive")
     if not 0 < cfg.port < 65536:
         parser.error("--port: must be 1-65535")
     return cfg

@@ -29,6 +29,7 @@ import logging
 import socket
 import struct
 import time
+from collections.abc import Iterator
 
 from aiohttp import web
 
@@ -38,7 +39,7 @@ from generators.request import PlanRequest
 
 from .admission import QueueFull
 from .decide import decide
-from .errors import LinkNotFound
+from .errors import Busy, LinkNotFound
 from .http_headers import ByteRange, content_disposition, http_date
 from .outcomes import Outcome
 from .state import STATE, State
@@ -150,16 +151,61 @@ async def admit_and_stream(
         },
     )
     try:
-        async with state.admission.slot():
-            record.admitted()
-            await _stream(request, response, state, archive, window, record)
-    except QueueFull as exc:
+        with per_client(state, client_address(request, state.config.trusted_proxies)):
+            async with state.admission.slot():
+                record.admitted()
+                await _stream(request, response, state, archive, window, record)
+    except (QueueFull, TooManyFromClient) as exc:
         record.finish(Outcome.REJECTED, 0, reason=exc.message)
         raise  # rendered as 503 + Retry-After by the middleware
     except asyncio.CancelledError:
         record.finish(Outcome.ABORTED, 0, reason="client disconnected")
         raise
     return response
+
+
+class TooManyFromClient(Busy):
+    """One address already has ``--max-per-client`` downloads running or queued."""
+
+    code = "too_many_per_client"
+
+
+def client_address(request: web.Request, trusted_proxies: frozenset[str]) -> str:
+    """The client's address; behind a trusted proxy, the last hop it reports."""
+    remote = request.remote or "?"
+    if remote in trusted_proxies:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+        if hops:
+            return hops[-1]
+    return remote
+
+
+@contextlib.contextmanager
+def per_client(state: State, address: str) -> Iterator[None]:
+    """Count this download against its address; 503 past ``--max-per-client``.
+
+    Without it, a few addresses that never read could hold every slot for
+    the stall timeout and turn everyone else away. The dict holds only
+    addresses with a download now, so it is bounded by the slots and queue.
+    """
+    counts = state.per_client
+    if counts.get(address, 0) >= state.config.max_per_client:
+        state.metrics.per_client_rejected += 1
+        raise TooManyFromClient(
+            f"too many downloads at once from one address (at most "
+            f"{state.config.max_per_client}); retry when one has finished",
+            retry_after=state.admission.retry_after(),
+        )
+    counts[address] = counts.get(address, 0) + 1
+    try:
+        yield
+    finally:
+        left = counts[address] - 1
+        if left:
+            counts[address] = left
+        else:
+            del counts[address]
 
 
 def _client_gone(request: web.Request) -> bool:

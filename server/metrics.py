@@ -28,6 +28,13 @@ class Metrics:
     plans_created: int = 0
     bad_requests: int = 0
 
+    connections_refused: int = 0
+    per_client_rejected: int = 0
+
+    def refused(self) -> None:
+        """A connection was reset at once because the connection cap was reached."""
+        self.connections_refused += 1
+
     def record_outcome(self, outcome: Outcome, sent: int) -> None:
         """Count one finished download request and the body bytes it sent."""
         self.outcomes[outcome] += 1
@@ -56,6 +63,9 @@ class Metrics:
             for o in Outcome
         ]
         lines += [
+            "# HELP planstream_connections_refused_total Connections reset at the cap.",
+            "# TYPE planstream_connections_refused_total counter",
+            f"planstream_connections_refused_total {self.connections_refused}",
             "# HELP planstream_bytes_sent_total Body bytes sent to clients.",
             "# TYPE planstream_bytes_sent_total counter",
             f"planstream_bytes_sent_total {self.bytes_sent}",

@@ -7,6 +7,7 @@ error response by hand or catches broad exceptions.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from generators.errors import PlanstreamError
 from generators.request import PlanRequest, ValidationError
 
 from .download import plan_id
+from .serve import reset
 from .state import STATE
 
 log = logging.getLogger("planstream.download")
@@ -30,8 +32,24 @@ async def read_body(request: web.Request) -> tuple[dict[str, object], bool]:
     """The request body as a mapping, and whether it came from an HTML form.
 
     A body that cannot be parsed (bad JSON, a multipart body without a
-    boundary or with a broken part header) is a 400 naming the body, never a 500.
+    boundary or with a broken part header) is a 400 naming the body, never a
+    500. A body that does not arrive within ``--body-timeout`` cuts the
+    connection: aiohttp itself would wait for it forever.
     """
+    timeout = request.app[STATE].config.body_timeout
+    try:
+        return await asyncio.wait_for(_parse_body(request), timeout)
+    except TimeoutError:
+        if request.transport is not None:
+            reset(request.transport)
+        raise PlanstreamError(
+            f"the request body did not arrive within {timeout:g} s",
+            code="body_timeout",
+            status=408,
+        ) from None
+
+
+async def _parse_body(request: web.Request) -> tuple[dict[str, object], bool]:
     if request.content_type in FORM_TYPES:
         try:
             form = await request.post()

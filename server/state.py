@@ -20,6 +20,7 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -51,6 +52,8 @@ class State:
     render_cache: RenderCache = field(default_factory=RenderCache)
     _cache: OrderedDict[bytes, PlanArchive] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    connections: Any = None  # the ConnectionGuard once a socket is served (server.serve)
+    per_client: dict[str, int] = field(default_factory=dict)  # downloads by address now
     draining: bool = False  # set on SIGTERM: running downloads cut later are "cut_by_shutdown"
 
     async def archive_for_request(self, req: PlanRequest) -> PlanArchive:

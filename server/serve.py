@@ -1,0 +1,154 @@
+"""Running the app on a socket: timeouts and limits aiohttp does not have on its own.
+
+- **Request head timeout.** aiohttp 3.14 starts its keep-alive timer when a
+  connection is made and closes a connection whose head is still incomplete
+  when it fires; trickled bytes do not reset it. So ``--header-timeout``
+  (default 10 s) is passed as the keep-alive timeout: a slowloris connection
+  is closed after 10 s, not 75 s, and an idle keep-alive connection after the
+  same time (a proxy's upstream pool reconnects, which is cheap).
+- **Request body timeout.** Handlers read bodies through ``read_body`` under
+  ``--body-timeout``; past it the connection is cut (see ``server.routes``).
+- **Connection cap.** Every open connection holds a descriptor. The cap is
+  derived from RLIMIT_NOFILE (less a reserve for listeners, logs and the
+  shared material files) and the slot count, so ``accept()`` never runs out of
+  descriptors: a connection past the cap is reset at once, counted, and
+  reported by one rate-limited warning instead of a traceback per attempt.
+- **Event-loop exception flood.** asyncio logs "socket.accept() out of system
+  resource" with a traceback each time accept() fails; the loop's exception
+  handler rate-limits those to one warning every 10 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+
+from .state import STATE
+
+log = logging.getLogger("planstream.server")
+
+WARN_EVERY = 10.0  # seconds between two warnings of the same kind
+
+
+class RateLimitedWarning:
+    """Log a warning at most once per ``every`` seconds, with how many were suppressed."""
+
+    def __init__(self, every: float = WARN_EVERY) -> None:
+        self.every = every
+        self._last = -1e18
+        self.suppressed = 0
+
+    def __call__(self, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if now - self._last < self.every:
+            self.suppressed += 1
+            return
+        self._last = now
+        more = f" ({self.suppressed} more since the last warning)" if self.suppressed else ""
+        self.suppressed = 0
+        log.warning(message + more, *args)
+
+
+class ConnectionGuard:
+    """Caps open connections on an aiohttp ``Server``; resets the ones past the cap."""
+
+    def __init__(self, server: web.Server, limit: int, on_refuse: Callable[[], None]) -> None:
+        self.limit = limit
+        self.open: set[RequestHandler] = set()
+        self.refused = 0
+        self._on_refuse = on_refuse
+        self._warn = RateLimitedWarning()
+        self._made = server.connection_made
+        self._lost = server.connection_lost
+        # The server is the handlers' manager: they call these two on it.
+        server.connection_made = self._connection_made  # type: ignore[method-assign]
+        server.connection_lost = self._connection_lost  # type: ignore[method-assign]
+
+    def _connection_made(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
+        if len(self.open) >= self.limit:
+            self.refused += 1
+            self._on_refuse()
+            self._warn("connection cap of %d reached: new connections are refused", self.limit)
+            reset(transport)
+            return
+        self.open.add(handler)
+        self._made(handler, transport)
+
+    def _connection_lost(self, handler: RequestHandler, exc: BaseException | None = None) -> None:
+        self.open.discard(handler)
+        self._lost(handler, exc)
+
+
+def reset(transport: asyncio.BaseTransport) -> None:
+    """Close with a TCP reset: nothing queued is kept in the kernel for a refused peer."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    if isinstance(transport, asyncio.Transport):
+        transport.abort()
+    else:
+        transport.close()
+
+
+def install_loop_exception_handler(loop: asyncio.AbstractEventLoop) -> None:
+    """One warning per 10 s for accept() failures instead of a traceback per attempt."""
+    warn = RateLimitedWarning()
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        message = str(context.get("message", ""))
+        if "accept" in message:
+            exc = context.get("exception")
+            warn("accept() failed: %s (%s)", message, exc)
+            return
+        loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
+
+
+@dataclass
+class Running:
+    """A started server: what tests and ``__main__`` need to talk to it and stop it."""
+
+    runner: web.AppRunner
+    site: web.TCPSite
+    guard: ConnectionGuard
+
+    @property
+    def port(self) -> int:
+        server = self.site._server
+        assert server is not None
+        return int(server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+
+
+async def start(app: web.Application, host: str, port: int) -> Running:
+    """Start ``app`` on host:port with the head timeout and the connection cap in place."""
+    state = app[STATE]
+    config = state.config
+    install_loop_exception_handler(asyncio.get_running_loop())
+    runner = web.AppRunner(
+        app,
+        handler_cancellation=True,
+        access_log=None,
+        keepalive_timeout=config.header_timeout,
+    )
+    await runner.setup()
+    assert runner.server is not None
+    limit = state.slot_plan.connections
+    if config.max_connections is not None:
+        limit = min(limit, config.max_connections)
+    guard = ConnectionGuard(runner.server, limit, state.metrics.refused)
+    state.connections = guard
+    site = web.TCPSite(runner, host, port, backlog=1024)
+    await site.start()
+    return Running(runner, site, guard)
