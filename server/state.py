@@ -19,6 +19,7 @@ import asyncio
 import logging
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,9 @@ from .writer import WriterLimits
 log = logging.getLogger("planstream.server")
 
 LAYOUT_CACHE_SIZE = 64
+BUILD_WORKERS = 2
+BUILD_QUEUE = 16  # plan builds that may wait for a worker before 503
+"""Plan layouts built at once (CPU bound: more than the cores only adds memory)."""
 
 
 @dataclass
@@ -56,16 +60,44 @@ class State:
     per_client: dict[str, int] = field(default_factory=dict)  # downloads by address now
     draining: bool = False  # set on SIGTERM: running downloads cut later are "cut_by_shutdown"
 
-    async def archive_for_request(self, req: PlanRequest) -> PlanArchive:
-        """Like ``archive_for``, building a new layout in a worker thread.
+    builds: Admission = field(default_factory=lambda: Admission(BUILD_WORKERS, 5.0, BUILD_QUEUE))
+    _executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(BUILD_WORKERS, thread_name_prefix="build")
+    )
+    _inflight: dict[bytes, asyncio.Task[PlanArchive]] = field(default_factory=dict)
 
-        A 52-week plan takes ~0.2 s to lay out; off the event loop, downloads
-        in progress keep flowing meanwhile. A cached layout costs no thread hop.
+    async def archive_for_request(self, req: PlanRequest) -> PlanArchive:
+        """Like ``archive_for``, building a new layout off the event loop, admitted.
+
+        A 52-week plan takes a few hundred ms of CPU to lay out. Builds are
+        admitted like downloads: at most ``BUILD_WORKERS`` run at once, a
+        bounded queue waits up to the queue timeout, then 503 (Busy), so no
+        burst of POSTs can pile up work or memory. Concurrent requests for
+        the same new plan (a download manager's 8 ranges) share one build.
+        A cached layout costs no thread hop.
         """
-        hit = self._cached(req.canonical_bytes())
+        key = req.canonical_bytes()
+        hit = self._cached(key)
         if hit is not None:
             return hit
-        return await asyncio.to_thread(self.archive_for, req)
+        task = self._inflight.get(key)
+        if task is None:
+            # A task of its own: a requester that leaves does not cancel the
+            # build the others wait for (its result is cached either way).
+            task = asyncio.ensure_future(self._build(req))
+            self._inflight[key] = task
+            task.add_done_callback(lambda t: self._build_done(key, t))
+        return await asyncio.shield(task)
+
+    async def _build(self, req: PlanRequest) -> PlanArchive:
+        async with self.builds.slot():
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, self.archive_for, req)
+
+    def _build_done(self, key: bytes, task: asyncio.Task[PlanArchive]) -> None:
+        self._inflight.pop(key, None)
+        if not task.cancelled():
+            task.exception()  # retrieved here: a build nobody waits for any more is no error
 
     def _cached(self, key: bytes) -> PlanArchive | None:
         with self._lock:
@@ -130,4 +162,5 @@ def build_state(config: Config, library: Library | None = None) -> State:
         slot_plan=plan,
         library=library,
         limits=limits,
+        builds=Admission(BUILD_WORKERS, config.queue_timeout, BUILD_QUEUE),
     )
