@@ -60,6 +60,7 @@ class PlanArchive:
     filename: str
     etag: str  # strong, quoted
     last_modified: int  # Unix seconds: the newest entry's mtime
+    largest_document: int = 0  # bytes of the largest generated entry (held whole while sent)
 
 
 def _lesson_mtime(lesson: Lesson) -> int:
@@ -149,4 +150,6 @@ def build_archive(
     layout = ArchiveLayout(entries)
     etag = f'"{layout.fingerprint()[:40]}"'
     last_modified = max((e.mtime for e in entries), default=FIXED_EPOCH)
-    return PlanArchive(layout, req.filename, etag, last_modified)
+    documents = (e.source.size for e in entries if isinstance(e.source, ProducerSource))
+    largest = max(documents, default=0)
+    return PlanArchive(layout, req.filename, etag, last_modified, largest)

@@ -1,17 +1,36 @@
-"""Admission: how many downloads run at once, and what happens to the next one.
+"""Admission: how many downloads run at once, what each may cost, and what happens to the next.
 
-Slots come from the memory budget: ``slots = (budget - reserve) / cost``, where
-the cost of one download is what it can pin at worst (see ``download_cost``).
-They are also capped by file descriptors: each running download holds a
-socket and, while it sends a material file, that file; so at start-up the soft
-RLIMIT_NOFILE is raised to the hard limit and slots never exceed what remains
-after a fixed reserve for listeners, logs and queued sockets.
+The whole process lives inside its memory budget, so the budget is divided
+into itemised parts, each bounded in bytes (``BudgetPlan``):
 
-A request that finds every slot taken waits up to the queue timeout (FIFO),
-then is turned away with 503 and Retry-After. The queue itself is bounded (a
-waiting request holds a socket too). A slot is taken around the body only,
-never while a request is validated, and is released in ``finally``, so a
-client that leaves frees it at once.
+- the **reserve**: the interpreter and its modules, the library index, the
+  layout cache and the render cache (each byte-bounded), and the plan builds
+  that may run at once (``reserve_for``);
+- the **fast pool**: large kernel send buffers, granted only to clients that
+  keep a small one drained (``BytePool``; see ``server.sendbuf``);
+- **downloads**: what every running download may pin at worst, its ``cost``:
+  a small kernel send buffer, the transport's capped user-space buffer, its
+  Python objects, and the largest generated document of its plan (held whole
+  while that entry is sent). The cost is per plan, so admission is weighted:
+  a download is admitted while the bytes of all running downloads stay
+  within the download share. ``slots`` is that share divided by the cost of
+  a typical plan, the number the operator reads.
+
+Kernel socket memory is counted although a memory cgroup may not charge it:
+it is what the host loses either way.
+
+Descriptors bind too. A running download holds its socket; material files
+are opened through a shared, bounded pool (``server.handles``), so the
+descriptors left for connections are ``nofile - reserve - pool``, and a
+download may take 1.2 of them on average (a queued or API connection for
+every five downloads). At start-up the soft RLIMIT_NOFILE is raised to the
+hard limit.
+
+A request that finds no room waits up to the queue timeout (FIFO: a freed
+slot goes to the oldest waiter that fits, never to a newcomer), then is
+turned away with 503 and Retry-After. The queue is bounded (a waiting
+request holds a socket too). A slot is taken around the body only and
+released in ``finally``, so a client that leaves frees it at once.
 """
 
 from __future__ import annotations
@@ -34,30 +53,108 @@ log = logging.getLogger("planstream.admission")
 
 BUSY_MESSAGE = "the server is at its memory budget; retry shortly"
 
-KiB = 1024
+KiB, MiB = 1 << 10, 1 << 20
 FD_RESERVE = 64  # listeners, stdio, library index reads, metrics, slack
-FDS_PER_DOWNLOAD = 2  # the client socket + one open material file
+FD_POOL = 512  # material files open at once, shared by every download (server.handles)
+FDS_PER_DOWNLOAD = 1.2  # its socket, plus one queued or API connection per five downloads
+
+BASE_SNDBUF = 16 * KiB  # SO_SNDBUF every download starts with (the kernel holds twice)
+FAST_SNDBUF = 256 * KiB  # what a client that keeps the buffer drained may grow to
+SLOW_CHUNK = 16 * KiB  # write slices and transport high-water mark for a small buffer
+FAST_CHUNK = 64 * KiB  # the same for a grown buffer
+OBJECTS = 48 * KiB  # Python objects of one connection + handler + generator (bench: 45-85 KiB)
+TYPICAL_DOC = 16 * KiB  # largest generated document of the reference plan is 13 KiB
+
+RESERVE_BASE = 96 * MiB  # interpreter, aiohttp, cryptography, generator modules, slack
+BUILD_PEAK = 24 * MiB  # transient memory of one 52-week plan build
+LIBRARY_ENTRY = 512  # bytes per indexed material file (path, identity, CRC)
 
 
-def download_cost(chunk_size: int, sndbuf: int) -> int:
-    """Worst-case bytes one running download pins, the unit the budget is divided by.
+@dataclass(frozen=True, slots=True)
+class CostModel:
+    """Bytes one running download may pin, item by item (all worst cases)."""
 
-    - kernel send buffer: Linux doubles the SO_SNDBUF asked for (socket(7)).
-      256 KiB asked (512 KiB held) is where one fast client reaches sendfile
-      speed on loopback in ``bench/compare.py``; 64 KiB halved it;
-    - the transport's user-space buffer: it is drained once past aiohttp's
-      64 KiB mark, so at most that plus one write;
-    - the current piece: a generated worksheet or lesson page is rendered whole
-      while its entry is sent (the largest stay under 256 KiB);
-    - per-connection Python objects (request, response, parser, handler task,
-      generator frames): about 32 KiB, measured by ``bench/load.py`` with
-      stalled clients.
-    """
-    kernel = 2 * sndbuf
-    transport = 64 * KiB + chunk_size
-    piece = 256 * KiB
-    objects = 32 * KiB
-    return kernel + transport + piece + objects
+    kernel: int = 2 * BASE_SNDBUF  # Linux doubles the SO_SNDBUF asked for (socket(7))
+    transport: int = 2 * SLOW_CHUNK  # high-water mark + the one slice being written
+    objects: int = OBJECTS
+    kernel_fast: int = 2 * FAST_SNDBUF
+    transport_fast: int = 2 * FAST_CHUNK
+
+    @property
+    def base(self) -> int:
+        return self.kernel + self.transport + self.objects
+
+    def download(self, largest_document: int) -> int:
+        """Cost of a download of a plan whose largest generated document has this size."""
+        return self.base + largest_document
+
+    @property
+    def fast_extra(self) -> int:
+        """What growing one download's buffers to the fast size adds (drawn from the pool)."""
+        return self.kernel_fast - self.kernel + self.transport_fast - self.transport
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetPlan:
+    """The budget, divided: reserve + fast pool + downloads = budget."""
+
+    budget: int
+    reserve: int
+    fast_pool: int
+    downloads: int  # bytes the running downloads may pin together
+    slots: int  # downloads of a typical plan that fit, capped by descriptors
+    by_memory: int
+    by_fds: int
+    nofile: int
+    connections: int  # open connections allowed
+    cost: int  # a typical plan's download cost
+
+    @property
+    def binding(self) -> str:
+        """Which limit decides the slot count: "memory", "descriptors" or "cap"."""
+        if self.slots == self.by_memory and self.by_memory <= self.by_fds:
+            return "memory"
+        if self.slots == self.by_fds:
+            return "descriptors"
+        return "cap"
+
+
+def reserve_for(caches: int, library_files: int, builds: int) -> int:
+    """Bytes kept out of the download share: interpreter, index, caches, builds."""
+    return RESERVE_BASE + caches + library_files * LIBRARY_ENTRY + builds * BUILD_PEAK
+
+
+def fast_pool_for(budget: int) -> int:
+    """Large send buffers: 1/16 of the budget, between 4 and 128 MiB (~8-256 fast clients)."""
+    return max(4 * MiB, min(128 * MiB, budget // 16))
+
+
+def plan_budget(
+    budget: int,
+    reserve: int,
+    nofile: int,
+    model: CostModel | None = None,
+    cap: int | None = None,
+) -> BudgetPlan:
+    """Divide the budget and the descriptors; raise ValueError if nothing is left for downloads."""
+    model = model or CostModel()
+    fast = fast_pool_for(budget)
+    downloads = budget - reserve - fast
+    cost = model.download(TYPICAL_DOC)
+    if downloads < cost:
+        raise ValueError(
+            f"memory budget {budget >> 20} MiB leaves no room for downloads "
+            f"(reserve {reserve >> 20} MiB, fast buffers {fast >> 20} MiB)"
+        )
+    connections = max(2, nofile - FD_RESERVE - FD_POOL)
+    by_memory = downloads // cost
+    by_fds = max(1, int(connections / FDS_PER_DOWNLOAD))
+    slots = min(by_memory, by_fds)
+    if cap is not None:
+        slots = max(1, min(slots, cap))
+    return BudgetPlan(
+        budget, reserve, fast, downloads, slots, by_memory, by_fds, nofile, connections, cost
+    )
 
 
 def raise_nofile_limit() -> int:
@@ -76,44 +173,52 @@ def raise_nofile_limit() -> int:
     return soft
 
 
-@dataclass(frozen=True, slots=True)
-class SlotPlan:
-    slots: int
-    cost: int
-    by_memory: int
-    by_fds: int
-    nofile: int
-    connections: int  # open connections allowed: what descriptors leave after files and reserve
-
-
-def plan_slots(
-    budget: int, reserve: int, cost: int, nofile: int, cap: int | None = None
-) -> SlotPlan:
-    """How many downloads may run at once under this budget and descriptor limit."""
-    by_memory = max(1, (budget - reserve) // cost)
-    by_fds = max(1, (nofile - FD_RESERVE) // (FDS_PER_DOWNLOAD + 1))  # +1: a queued socket
-    slots = min(by_memory, by_fds)
-    if cap is not None:
-        slots = max(1, min(slots, cap))
-    # Every slot may hold a material file open; the other descriptors are for
-    # connections (downloads, queued ones, page and API requests).
-    connections = max(2, nofile - FD_RESERVE - slots * (FDS_PER_DOWNLOAD - 1))
-    return SlotPlan(slots, cost, by_memory, by_fds, nofile, connections)
-
-
 class QueueFull(Busy):
-    """No slot came free within the queue timeout (or the queue is full): 503."""
+    """No room came free within the queue timeout (or the queue is full): 503."""
+
+
+class BytePool:
+    """Bytes handed out only when free, never waited for (large send buffers)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.used = 0
+        self.grants = 0  # how many grants are out now
+
+    def try_take(self, n: int) -> bool:
+        if self.used + n > self.capacity:
+            return False
+        self.used += n
+        self.grants += 1
+        return True
+
+    def give(self, n: int) -> None:
+        self.used -= n
+        self.grants -= 1
+        assert self.used >= 0 and self.grants >= 0, "pool released more than it lent"
 
 
 class Admission:
-    """A FIFO semaphore with a bounded wait and counters for /healthz and /metrics."""
+    """A FIFO semaphore over a count and, optionally, bytes; a bounded wait; counters.
 
-    def __init__(self, slots: int, queue_timeout: float, max_queue: int | None = None) -> None:
+    ``slot(cost)`` admits while fewer than ``slots`` are in use and the bytes
+    in use plus ``cost`` stay within ``capacity`` (unbounded when None).
+    """
+
+    def __init__(
+        self,
+        slots: int,
+        queue_timeout: float,
+        max_queue: int | None = None,
+        capacity: int | None = None,
+    ) -> None:
         self.slots = slots
+        self.capacity = capacity
         self.queue_timeout = queue_timeout
         self.max_queue = slots if max_queue is None else max_queue
         self.in_use = 0
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self.used = 0  # bytes of the admitted
+        self._waiters: deque[tuple[asyncio.Future[None], int]] = deque()
 
     @property
     def queued(self) -> int:
@@ -123,22 +228,30 @@ class Admission:
         """Seconds a turned-away client should wait: the queue timeout, at least 1."""
         return max(1, round(self.queue_timeout))
 
+    def _fits(self, cost: int) -> bool:
+        if self.in_use >= self.slots:
+            return False
+        return self.capacity is None or self.used + cost <= self.capacity
+
     @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        await self._acquire()
+    async def slot(self, cost: int = 0) -> AsyncIterator[None]:
+        await self._acquire(cost)
         try:
             yield
         finally:
-            self._release()
+            self._release(cost)
 
-    async def _acquire(self) -> None:
-        if self.in_use < self.slots and not self._waiters:
-            self.in_use += 1
+    async def _acquire(self, cost: int) -> None:
+        if self.capacity is not None and cost > self.capacity:
+            raise QueueFull(BUSY_MESSAGE, self.retry_after())
+        if not self._waiters and self._fits(cost):
+            self._take(cost)
             return
         if len(self._waiters) >= self.max_queue:
             raise QueueFull(BUSY_MESSAGE, self.retry_after())
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(fut)
+        entry = (fut, cost)
+        self._waiters.append(entry)
         try:
             await asyncio.wait_for(asyncio.shield(fut), self.queue_timeout)
         except TimeoutError:
@@ -148,20 +261,34 @@ class Admission:
             raise QueueFull(BUSY_MESSAGE, self.retry_after()) from None
         except BaseException:
             if fut.done() and not fut.cancelled():
-                self._release()  # we were handed a slot but are leaving
+                self._release(cost)  # we were handed a slot but are leaving
             else:
                 fut.cancel()
             raise
         finally:
             with contextlib.suppress(ValueError):
-                self._waiters.remove(fut)
+                self._waiters.remove(entry)
+            self._wake()  # a waiter that left may have been blocking smaller ones
 
-    def _release(self) -> None:
-        # Hand the slot straight to the oldest live waiter, so a freed slot is
-        # taken by the queue rather than by a newcomer.
-        while self._waiters:
-            fut = self._waiters.popleft()
-            if not fut.done():
-                fut.set_result(None)
-                return
+    def _take(self, cost: int) -> None:
+        self.in_use += 1
+        self.used += cost
+
+    def _release(self, cost: int) -> None:
         self.in_use -= 1
+        self.used -= cost
+        self._wake()
+
+    def _wake(self) -> None:
+        # Hand room straight to the oldest waiters that fit, in order, so a
+        # freed slot is taken by the queue rather than by a newcomer.
+        while self._waiters:
+            fut, cost = self._waiters[0]
+            if fut.done():
+                self._waiters.popleft()
+                continue
+            if not self._fits(cost):
+                return
+            self._waiters.popleft()
+            self._take(cost)
+            fut.set_result(None)

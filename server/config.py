@@ -200,8 +200,7 @@ class Config:
     log_format: str = "text"
     chunk_size: int = 64 * KiB  # largest single write() into the transport
     sndbuf: int = 256 * KiB  # SO_SNDBUF asked of the kernel (Linux doubles it)
-    download_cost: int | None = None  # bytes per download slot; None = computed
-    reserve: int = 192 * MiB  # interpreter, library index, layout cache
+    reserve: int | None = None  # bytes kept out of the download share; None = itemised
     max_slots: int | None = None  # hard cap, e.g. for tests
     header_timeout: float = 10.0  # seconds for a request head to arrive (and idle keep-alive)
     body_timeout: float = 30.0  # seconds for a request body to arrive

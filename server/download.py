@@ -42,6 +42,7 @@ from .decide import decide
 from .errors import Busy, LinkNotFound
 from .http_headers import ByteRange, content_disposition, http_date
 from .outcomes import Outcome
+from .sendbuf import SendBuffer
 from .state import STATE, State
 from .writer import BodyWriter, DownloadError
 
@@ -152,7 +153,8 @@ async def admit_and_stream(
     )
     try:
         with per_client(state, client_address(request, state.config.trusted_proxies)):
-            async with state.admission.slot():
+            cost = state.cost_model.download(archive.largest_document)
+            async with state.admission.slot(cost):
                 record.admitted()
                 await _stream(request, response, state, archive, window, record)
     except (QueueFull, TooManyFromClient) as exc:
@@ -235,9 +237,9 @@ async def _stream(
     window: ByteRange,
     record: _Record,
 ) -> None:
-    writer = BodyWriter(request, response, state.limits)
+    buffer = SendBuffer(request.transport, state.fast_pool, state.cost_model)
+    writer = BodyWriter(request, response, state.limits, buffer)
     try:
-        cap_send_buffer(request, state.config.sndbuf)
         await response.prepare(request)
         state.metrics.started += 1
         await writer.send(archive.layout.pieces(window.start, window.end), len(window))
@@ -250,16 +252,9 @@ async def _stream(
         if isinstance(exc, asyncio.CancelledError):
             raise
         return
+    finally:
+        buffer.release()
     record.finish(Outcome.COMPLETED, writer.sent)
-
-
-def cap_send_buffer(request: web.Request, sndbuf: int) -> None:
-    """Cap the kernel send buffer: it is memory too, and admission counts it."""
-    transport = request.transport
-    sock = transport.get_extra_info("socket") if transport is not None else None
-    if sock is not None and sndbuf > 0:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
 
 
 def abort(request: web.Request, response: web.StreamResponse) -> None:

@@ -30,7 +30,15 @@ from generators.library import Library
 from generators.render_cache import RenderCache
 from generators.request import PlanRequest
 
-from .admission import Admission, SlotPlan, download_cost, plan_slots, raise_nofile_limit
+from .admission import (
+    Admission,
+    BudgetPlan,
+    BytePool,
+    CostModel,
+    plan_budget,
+    raise_nofile_limit,
+    reserve_for,
+)
 from .config import Config
 from .links import LinkSealer
 from .metrics import Metrics
@@ -39,6 +47,8 @@ from .writer import WriterLimits
 log = logging.getLogger("planstream.server")
 
 LAYOUT_CACHE_SIZE = 64
+LAYOUT_CACHE_BYTES = 32 << 20  # bound of the layout cache, part of the reserve
+RENDER_CACHE_BYTES = 32 << 20  # bound of the rendered-document cache, likewise
 BUILD_WORKERS = 2
 BUILD_QUEUE = 16  # plan builds that may wait for a worker before 503
 """Plan layouts built at once (CPU bound: more than the cores only adds memory)."""
@@ -49,11 +59,13 @@ class State:
     config: Config
     sealer: LinkSealer
     admission: Admission
-    slot_plan: SlotPlan
+    slot_plan: BudgetPlan
+    fast_pool: BytePool
     library: Library | None
     limits: WriterLimits
     metrics: Metrics = field(default_factory=Metrics)
-    render_cache: RenderCache = field(default_factory=RenderCache)
+    cost_model: CostModel = field(default_factory=CostModel)
+    render_cache: RenderCache = field(default_factory=lambda: RenderCache(RENDER_CACHE_BYTES))
     _cache: OrderedDict[bytes, PlanArchive] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     connections: Any = None  # the ConnectionGuard once a socket is served (server.serve)
@@ -124,12 +136,15 @@ STATE: web.AppKey[State] = web.AppKey("planstream_state", State)
 
 
 def build_state(config: Config, library: Library | None = None) -> State:
-    """Everything the handlers share; logs the budget and slot count (the operator's numbers)."""
+    """Everything the handlers share; logs the budget, its parts and the slots."""
     if library is None and config.library:
         library = Library.load(config.library)
-    cost = config.download_cost or download_cost(config.chunk_size, config.sndbuf)
     nofile = raise_nofile_limit()
-    plan = plan_slots(config.memory_budget, config.reserve, cost, nofile, config.max_slots)
+    reserve = config.reserve
+    if reserve is None:
+        files = len(library) if library is not None else 0
+        reserve = reserve_for(LAYOUT_CACHE_BYTES + RENDER_CACHE_BYTES, files, BUILD_WORKERS)
+    plan = plan_budget(config.memory_budget, reserve, nofile, cap=config.max_slots)
     sealer = LinkSealer(config.secrets)
     if sealer.ephemeral:
         log.warning(
@@ -137,16 +152,20 @@ def build_state(config: Config, library: Library | None = None) -> State:
             "working when this process restarts (set PLANSTREAM_SECRET on every node)"
         )
     log.info(
-        "memory budget %d MiB (from %s), reserve %d MiB, %d KiB per download -> %d slots "
-        "(memory allows %d, descriptors %d with RLIMIT_NOFILE %d)",
+        "memory budget %d MiB (from %s): reserve %d MiB, fast send buffers %d MiB, "
+        "downloads %d MiB at %d KiB each -> %d slots (memory allows %d, descriptors %d "
+        "with RLIMIT_NOFILE %d; %s binds)",
         config.memory_budget >> 20,
         config.budget_source,
-        config.reserve >> 20,
-        cost >> 10,
+        plan.reserve >> 20,
+        plan.fast_pool >> 20,
+        plan.downloads >> 20,
+        plan.cost >> 10,
         plan.slots,
         plan.by_memory,
         plan.by_fds,
         nofile,
+        plan.binding,
     )
     limits = WriterLimits(
         chunk_size=config.chunk_size,
@@ -158,7 +177,8 @@ def build_state(config: Config, library: Library | None = None) -> State:
     return State(
         config=config,
         sealer=sealer,
-        admission=Admission(plan.slots, config.queue_timeout),
+        admission=Admission(plan.slots, config.queue_timeout, capacity=plan.downloads),
+        fast_pool=BytePool(plan.fast_pool),
         slot_plan=plan,
         library=library,
         limits=limits,

@@ -41,12 +41,14 @@ from aiohttp import web
 from generators.archive import FileSlice, Piece, SourceChanged, read_slice
 
 from .outcomes import Outcome
+from .sendbuf import SendBuffer
 
 T = TypeVar("T")
 
-SENDFILE_MIN = 64 * 1024  # smallest sendfile call, and the first one of a download
+SENDFILE_MIN = 16 * 1024  # smallest sendfile call (a slow client: ~1 s of its reading)
 SENDFILE_MAX = 4 << 20  # largest sendfile call, for clients that read at line rate
 COALESCE_BELOW = 16 * 1024  # pieces smaller than this are gathered into one write
+RATE_SAMPLE = 0.25  # seconds over which the client's drain rate is measured for its buffer
 
 
 class DownloadError(Exception):
@@ -72,14 +74,19 @@ class BodyWriter:
     """Writes one response body from archive pieces; counts what it sent."""
 
     def __init__(
-        self, request: web.Request, response: web.StreamResponse, limits: WriterLimits
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        limits: WriterLimits,
+        buffer: SendBuffer | None = None,
     ) -> None:
         self.request = request
         self.response = response
         self.limits = limits
+        self.buffer = buffer
         self.sent = 0
-        self._started = self._mark_time = time.monotonic()
-        self._mark_sent = 0
+        self._started = self._mark_time = self._window_time = time.monotonic()
+        self._mark_sent = self._window_sent = 0
         self._pending = bytearray()
         transport = request.transport
         self._sendfile = (
@@ -97,7 +104,7 @@ class BodyWriter:
                     await self._send_file(piece)
                 elif len(piece) < COALESCE_BELOW:
                     self._pending += piece
-                    if len(self._pending) >= self.limits.chunk_size:
+                    if len(self._pending) >= self._chunk():
                         await self._flush()
                 else:
                     await self._flush()
@@ -116,13 +123,26 @@ class BodyWriter:
             self._pending.clear()
             await self._write(data)
 
+    def _chunk(self) -> int:
+        return self.buffer.chunk if self.buffer is not None else self.limits.chunk_size
+
     async def _write(self, data: bytes | memoryview) -> None:
         view = memoryview(data)
-        step = self.limits.chunk_size
-        for pos in range(0, len(view), step):
-            part = view[pos : pos + step]
-            await self._bounded(self.response.write(part), "write")
+        pos = 0
+        while pos < len(view):
+            part = view[pos : pos + self._chunk()]
+            await self._bounded(self._write_drained(part), "write")
+            pos += len(part)
             self._count(len(part))
+
+    async def _write_drained(self, part: memoryview) -> None:
+        """Write one slice and wait while the transport is above its high-water mark.
+
+        aiohttp drains only after 64 KiB of writes; waiting after each slice
+        keeps a slow client's user-space buffer at one mark plus one slice.
+        """
+        await self.response.write(part)
+        await self.request.writer.drain()
 
     # -- files -----------------------------------------------------------
 
@@ -163,7 +183,8 @@ class BodyWriter:
         elapsed = time.monotonic() - self._started
         # Bytes the kernel accepted are not bytes the client read: up to both
         # socket buffers' worth sit in between, so leave them out of the rate.
-        delivered = self.sent - 2 * self.limits.sndbuf - 256 * 1024
+        sndbuf = self.buffer.size if self.buffer is not None else self.limits.sndbuf
+        delivered = self.sent - 2 * sndbuf - 256 * 1024
         if delivered <= 0 or elapsed <= 0:
             return SENDFILE_MIN
         rate = delivered / elapsed
@@ -183,6 +204,9 @@ class BodyWriter:
     def _count(self, n: int) -> None:
         self.sent += n
         now = time.monotonic()
+        if self.buffer is not None and now - self._window_time >= RATE_SAMPLE:
+            self.buffer.observe((self.sent - self._window_sent) / (now - self._window_time))
+            self._window_time, self._window_sent = now, self.sent
         elapsed = now - self._mark_time
         if elapsed >= self.limits.rate_window:
             rate = (self.sent - self._mark_sent) / elapsed

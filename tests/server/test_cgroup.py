@@ -16,6 +16,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -108,15 +109,22 @@ async def test_server_in_a_256_mib_cgroup_is_never_oom_killed(tmp_path: Path):
         ["sh", "-c", cmd], stderr=subprocess.PIPE, text=True, env=env, cwd=os.getcwd()
     )
     lines: list[str] = []
-    try:
-        while True:  # wait for "listening", keeping the start-up log
-            line = proc.stderr.readline()
-            assert line, "server exited:\n" + "".join(lines)
+    listening = threading.Event()
+
+    def drain() -> None:  # a full stderr pipe would block the server's event loop
+        for line in proc.stderr:
             lines.append(line)
             if "listening on" in line:
-                break
+                listening.set()
+        listening.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    try:
+        assert listening.wait(60) and proc.poll() is None, "".join(lines)
         log = "".join(lines)
-        m = re.search(r"memory budget (\d+) MiB \(from cgroup (v1|v2) ([^)]+)\).* -> (\d+) slots", log)
+        m = re.search(
+            r"memory budget (\d+) MiB \(from cgroup (v1|v2) ([^)]+)\).* -> (\d+) slots", log
+        )
         assert m, log
         assert int(m.group(1)) == 256 and str(group) in m.group(3)
         slots = int(m.group(4))

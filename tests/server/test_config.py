@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from server.admission import download_cost, plan_slots
+from server.admission import CostModel, plan_budget
 from server.config import detect_budget, load_config, parse_size
 
 
@@ -105,12 +105,26 @@ def test_bad_flag_names_the_flag(capsys):
     assert "--stall-timeout" in capsys.readouterr().err
 
 
-def test_slots_from_budget_and_descriptors():
-    cost = download_cost(64 << 10, 64 << 10)
-    plan = plan_slots(2 << 30, 192 << 20, cost, nofile=1 << 20)
-    assert plan.slots == ((2 << 30) - (192 << 20)) // cost
-    few_fds = plan_slots(2 << 30, 192 << 20, cost, nofile=1024)
-    assert few_fds.slots == (1024 - 64) // 3 < plan.slots
+def test_budget_plan_is_itemised_and_adds_up():
+    plan = plan_budget(2 << 30, 208 << 20, nofile=1 << 20)
+    assert plan.reserve + plan.fast_pool + plan.downloads == 2 << 30
+    assert plan.cost == CostModel().download(16 << 10)
+    assert plan.slots == plan.by_memory == plan.downloads // plan.cost
+    assert plan.slots >= 10_000  # the goal: ten thousand downloads in 2 GiB
+    assert plan.binding == "memory"
+
+
+def test_descriptors_bind_below_the_nofile_limit():
+    plan = plan_budget(2 << 30, 208 << 20, nofile=16_384)
+    assert plan.binding == "descriptors"
+    assert plan.connections == 16_384 - 64 - 512
+    assert plan.slots == int(plan.connections / 1.2) >= 10_000
+    assert plan.slots * 1.2 <= plan.connections
+
+
+def test_too_small_a_budget_is_refused():
+    with pytest.raises(ValueError, match="no room for downloads"):
+        plan_budget(200 << 20, 208 << 20, nofile=1024)
 
 
 def test_link_sealed_under_old_secret_opens_after_rotation():

@@ -1,0 +1,83 @@
+"""Adaptive send buffers: small for every download, large only for clients that drain them.
+
+Most clients are slow (a phone, a school's shared line): a 256 KiB kernel
+send buffer gains them nothing and costs 512 KiB of kernel memory each,
+which is what bounded how many downloads a server could hold. A fast client
+on a LAN needs that buffer to reach line rate. So every download starts
+with ``BASE_SNDBUF`` (16 KiB asked, 32 KiB held by Linux) and a transport
+high-water mark of ``SLOW_CHUNK``; the writer reports the rate at which the
+client drains it, and a client above ``GROW_RATE`` is granted the large
+buffer from a bounded pool (``admission.BytePool``), never waiting for it.
+A grown client that falls below ``SHRINK_RATE`` gives it back. Admission thus
+counts what is granted: the small buffer in every download's cost, the large
+ones in the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+
+from .admission import BASE_SNDBUF, FAST_CHUNK, FAST_SNDBUF, SLOW_CHUNK, BytePool, CostModel
+
+MiB = 1 << 20
+GROW_RATE = 4 * MiB  # bytes/s: a client draining a small buffer this fast is line-rate bound
+SHRINK_RATE = 1 * MiB  # bytes/s: a grown client slower than this gives the buffer back
+
+
+class SendBuffer:
+    """The kernel send buffer and transport mark of one download, sized by its client's rate."""
+
+    def __init__(
+        self,
+        transport: asyncio.Transport | None,
+        pool: BytePool | None,
+        model: CostModel,
+    ) -> None:
+        self.transport = transport
+        self.pool = pool
+        self.model = model
+        self.granted = False
+        self.grows = 0
+        self._sock: socket.socket | None = (
+            transport.get_extra_info("socket") if transport is not None else None
+        )
+        self._apply(BASE_SNDBUF, SLOW_CHUNK)
+
+    @property
+    def size(self) -> int:
+        """SO_SNDBUF asked of the kernel now (it holds up to twice as much)."""
+        return FAST_SNDBUF if self.granted else BASE_SNDBUF
+
+    @property
+    def chunk(self) -> int:
+        """Largest write slice now; also the transport's high-water mark."""
+        return FAST_CHUNK if self.granted else SLOW_CHUNK
+
+    def observe(self, rate: float) -> None:
+        """The client drained ``rate`` bytes/s over the last window: grow or shrink."""
+        if self.pool is None:
+            return
+        if not self.granted and rate >= GROW_RATE:
+            if self.pool.try_take(self.model.fast_extra):
+                self.granted = True
+                self.grows += 1
+                self._apply(FAST_SNDBUF, FAST_CHUNK)
+        elif self.granted and rate < SHRINK_RATE:
+            self.release()
+            self._apply(BASE_SNDBUF, SLOW_CHUNK)
+
+    def release(self) -> None:
+        """Give the large buffer back to the pool (at the end of the download, or on shrinking)."""
+        if self.granted and self.pool is not None:
+            self.pool.give(self.model.fast_extra)
+        self.granted = False
+
+    def _apply(self, sndbuf: int, chunk: int) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+        if self.transport is not None and not self.transport.is_closing():
+            with contextlib.suppress(RuntimeError, AttributeError):
+                self.transport.set_write_buffer_limits(high=chunk)
