@@ -254,6 +254,7 @@ async def _stream(
         return
     finally:
         buffer.release()
+        record.fields["grown"] = buffer.grows
     record.finish(Outcome.COMPLETED, writer.sent)
 
 

@@ -49,6 +49,7 @@ SENDFILE_MIN = 16 * 1024  # smallest sendfile call (a slow client: ~1 s of its r
 SENDFILE_MAX = 4 << 20  # largest sendfile call, for clients that read at line rate
 COALESCE_BELOW = 16 * 1024  # pieces smaller than this are gathered into one write
 RATE_SAMPLE = 0.25  # seconds over which the client's drain rate is measured for its buffer
+RATE_EARLY_BYTES = 512 * 1024  # ...or this many bytes, whichever comes first
 
 
 class DownloadError(Exception):
@@ -204,8 +205,15 @@ class BodyWriter:
     def _count(self, n: int) -> None:
         self.sent += n
         now = time.monotonic()
-        if self.buffer is not None and now - self._window_time >= RATE_SAMPLE:
-            self.buffer.observe((self.sent - self._window_sent) / (now - self._window_time))
+        window = now - self._window_time
+        moved = self.sent - self._window_sent
+        # Judge after a quarter second, or sooner once more has moved than the
+        # small kernel buffer and a client's receive buffer can hold: only a
+        # client that reads it fast can have taken that much.
+        if self.buffer is not None and (
+            window >= RATE_SAMPLE or (moved >= RATE_EARLY_BYTES and window > 0.001)
+        ):
+            self.buffer.observe(moved / window)
             self._window_time, self._window_sent = now, self.sent
         elapsed = now - self._mark_time
         if elapsed >= self.limits.rate_window:

@@ -1,0 +1,104 @@
+"""Admission accounting never exceeds the budget, whatever the mix of clients."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from server.admission import Admission, BytePool, CostModel, QueueFull, plan_budget
+from server.sendbuf import GROW_RATE, SHRINK_RATE, SendBuffer
+
+MODEL = CostModel()
+# Client classes: the plan it downloads (its largest document) and how it reads.
+DOCS = st.sampled_from([0, 9_000, 13_341, 28_333, 162_603])
+RATES = st.sampled_from([0.0, 16e3, SHRINK_RATE / 2, GROW_RATE * 2, 1e9])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    budget_mib=st.integers(min_value=300, max_value=2048),
+    clients=st.lists(st.tuples(DOCS, st.lists(RATES, max_size=6)), min_size=1, max_size=120),
+    hold=st.lists(st.integers(min_value=0, max_value=3), min_size=1, max_size=120),
+)
+def test_accounting_stays_within_the_budget(budget_mib, clients, hold):
+    budget = budget_mib << 20
+    plan = plan_budget(budget, 208 << 20, nofile=1 << 20, cap=max(1, len(clients) // 2))
+    admission = Admission(plan.slots, queue_timeout=0.01, capacity=plan.downloads)
+    pool = BytePool(plan.fast_pool)
+    peak = {"bytes": 0}
+
+    def check() -> None:
+        total = plan.reserve + pool.used + admission.used
+        assert admission.used <= plan.downloads and pool.used <= pool.capacity
+        assert total <= budget
+        assert admission.in_use <= admission.slots
+        peak["bytes"] = max(peak["bytes"], total)
+
+    async def client(n: int, doc: int, rates: list[float]) -> str:
+        try:
+            async with admission.slot(MODEL.download(doc)):
+                buf = SendBuffer(None, pool, MODEL)
+                check()
+                for rate in rates:
+                    buf.observe(rate)
+                    check()
+                    await asyncio.sleep(0)
+                for _ in range(hold[n % len(hold)]):
+                    await asyncio.sleep(0)
+                buf.release()
+                check()
+                return "ran"
+        except QueueFull:
+            return "503"
+
+    async def run() -> list[str]:
+        return await asyncio.gather(*(client(n, d, r) for n, (d, r) in enumerate(clients)))
+
+    results = asyncio.run(run())
+    assert admission.in_use == 0 and admission.used == 0 and pool.used == 0
+    assert results.count("ran") >= min(len(clients), admission.slots)  # no 503 below the slots
+
+
+def test_exactly_the_slots_are_admitted_then_503_then_the_queue_moves():
+    cost = MODEL.download(16384)
+
+    async def run() -> None:
+        admission = Admission(50, queue_timeout=0.05, capacity=50 * cost)
+        release = asyncio.Event()
+        admitted = 0
+
+        async def hold() -> None:
+            nonlocal admitted
+            async with admission.slot(cost):
+                admitted += 1
+                await release.wait()
+
+        holders = [asyncio.ensure_future(hold()) for _ in range(50)]
+        await asyncio.sleep(0.01)
+        assert admitted == 50 and admission.used == 50 * cost
+        with pytest.raises(QueueFull):
+            async with admission.slot(cost):
+                pass
+        waiter = asyncio.ensure_future(hold())  # queued: gets the first freed slot
+        await asyncio.sleep(0)
+        release.set()
+        await asyncio.gather(*holders, waiter)
+        assert admitted == 51 and admission.used == 0 and admission.in_use == 0
+
+    asyncio.run(run())
+
+
+def test_a_bigger_plan_costs_more_room():
+    small, big = MODEL.download(13_341), MODEL.download(162_603)
+
+    async def run() -> None:
+        admission = Admission(100, queue_timeout=0.01, capacity=3 * small)
+        async with admission.slot(big), admission.slot(small):
+            with pytest.raises(QueueFull):
+                async with admission.slot(big):
+                    pass
+
+    asyncio.run(run())

@@ -1,0 +1,62 @@
+"""Adaptive send buffers: a fast reader is granted a large buffer, a slow one never is."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+
+from server.admission import BASE_SNDBUF, FAST_SNDBUF
+from server.state import STATE
+
+from .test_failures import _create, _raw_get, _read_slowly, _wait_for
+
+
+def _outcome_fields(caplog) -> list[dict]:
+    return [r.fields for r in caplog.records if getattr(r, "fields", {}).get("event") == "download"]
+
+
+async def test_fast_reader_grows_and_gives_the_buffer_back(aiohttp_client, app_factory, caplog):
+    caplog.set_level(logging.INFO)
+    app = app_factory()
+    client = await aiohttp_client(app)
+    meta = await _create(client)
+    resp = await client.get(meta["download_url"])
+    body = await resp.read()
+    assert len(body) == meta["size"]
+    await _wait_for(lambda: _done(caplog), 2.0)
+    (fields,) = _outcome_fields(caplog)
+    assert fields["outcome"] == "completed" and fields["grown"] >= 1
+    pool = app[STATE].fast_pool
+    assert (pool.used, pool.grants) == (0, 0)  # released at the end
+
+
+async def _done(caplog) -> bool:
+    return bool(_outcome_fields(caplog))
+
+
+async def test_slow_reader_keeps_the_small_buffer(aiohttp_client, app_factory, caplog):
+    caplog.set_level(logging.INFO)
+    app = app_factory()
+    client = await aiohttp_client(app)
+    meta = await _create(client)
+    reader, writer, _ = await _raw_get(client, meta["download_url"], rcvbuf=4096)
+    await _read_slowly(reader, rate=32 * 1024, seconds=2.0)
+    state = app[STATE]
+    assert state.fast_pool.grants == 0
+    health = await (await client.get("/healthz")).json()
+    assert health["fast_buffers"]["granted"] == 0 and health["in_use"] == 1
+    # The kernel reports twice what was asked: the small size, not the large one.
+    sizes = _server_sndbufs(client)
+    assert 2 * BASE_SNDBUF in sizes and 2 * FAST_SNDBUF not in sizes, sizes
+    writer.transport.abort()
+    await asyncio.sleep(0.2)
+
+
+def _server_sndbufs(client) -> list[int]:
+    """SO_SNDBUF of the server side of every open connection now."""
+    out = []
+    for handler in client.server.runner.server.connections:
+        sock = handler.transport.get_extra_info("socket")
+        out.append(sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF))
+    return out
