@@ -95,8 +95,10 @@ def test_a_bigger_plan_costs_more_room():
     small, big = MODEL.download(13_341), MODEL.download(162_603)
 
     async def run() -> None:
-        admission = Admission(100, queue_timeout=0.01, capacity=3 * small)
+        admission = Admission(100, queue_timeout=0.01, capacity=big + 2 * small)
         async with admission.slot(big), admission.slot(small):
+            async with admission.slot(small):  # two small fit where a big one does not
+                pass
             with pytest.raises(QueueFull):
                 async with admission.slot(big):
                     pass
