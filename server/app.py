@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 
 from generators.library import Library
@@ -18,4 +21,18 @@ def make_app(config: Config, library: Library | None = None) -> web.Application:
     app[STATE] = build_state(config, library)
     setup_routes(app)
     setup_download_routes(app)
+    app.cleanup_ctx.append(_monitor_loop)
     return app
+
+
+async def _monitor_loop(app: web.Application) -> AsyncIterator[None]:
+    """Loop lag and GC pauses for /metrics; long-lived start-up objects frozen out of GC.
+
+    ``gc.freeze()`` moves everything alive after start-up (modules, the
+    library index, the worksheet tables) to the permanent generation, so a
+    full collection no longer walks them: that walk was most of a pause.
+    """
+    gc.collect()
+    gc.freeze()
+    async with app[STATE].loop_monitor.running():
+        yield

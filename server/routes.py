@@ -158,6 +158,7 @@ async def metrics(request: web.Request) -> web.Response:
         library=state.config.library,
         cache=(state.render_cache.hits, state.render_cache.misses, state.render_cache.bytes),
     )
+    text += "\n".join(state.loop_monitor.exposition()) + "\n"
     return web.Response(
         text=text,
         content_type="text/plain",

@@ -41,6 +41,7 @@ from .admission import (
 )
 from .config import Config
 from .links import LinkSealer
+from .looplag import LoopMonitor
 from .metrics import Metrics
 from .writer import WriterLimits
 
@@ -65,6 +66,7 @@ class State:
     limits: WriterLimits
     metrics: Metrics = field(default_factory=Metrics)
     cost_model: CostModel = field(default_factory=CostModel)
+    loop_monitor: LoopMonitor = field(default_factory=LoopMonitor)
     render_cache: RenderCache = field(default_factory=lambda: RenderCache(RENDER_CACHE_BYTES))
     _cache: OrderedDict[bytes, PlanArchive] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)

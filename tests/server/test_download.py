@@ -234,3 +234,19 @@ def test_json_log_lines(capsys):
         assert record["logger"] == "planstream.download"
     finally:
         logging.getLogger().handlers.clear()
+
+
+async def test_metrics_show_loop_lag_and_gc_pauses(aiohttp_client, app_factory):
+    import asyncio
+    import gc
+
+    client = await aiohttp_client(app_factory())
+    await asyncio.sleep(0.1)  # ~10 ticks of the lag probe
+    gc.collect()
+    text = await (await client.get("/metrics")).text()
+    lines = dict(
+        line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#")
+    )
+    assert int(lines["planstream_event_loop_lag_seconds_count"]) >= 5
+    assert int(lines["planstream_gc_pause_seconds_count"]) >= 1
+    assert 0 <= float(lines["planstream_event_loop_lag_max_seconds"]) < 1.0
