@@ -28,6 +28,7 @@ import hashlib
 from dataclasses import dataclass
 
 from .archive import ArchiveLayout, Entry, ProducerSource
+from .dimensions import LANGS
 from .lessons import (
     answer_key_filename,
     exercise_filename,
@@ -40,16 +41,19 @@ from .library import Library
 from .plan import Lesson, Plan, build_plan
 from .render_cache import RenderCache
 from .request import PlanRequest
+from .texts import digest, text
 from .worksheets import REGISTRY
 from .worksheets.base import Doc
 
-GENERATOR_VERSION = "1"
-"""Bump when any generator's output changes: it is part of every ETag."""
+CODE_VERSION = "1"
+"""Bump when any generator's drawing or layout changes."""
+
+GENERATOR_VERSION = f"{CODE_VERSION}+texts.{digest(LANGS)[:16]}"
+"""Part of every producer key and so of every ETag: the code version and a digest
+of the text catalogues, so a changed wording never keeps a cached copy's ETag."""
 
 FIXED_EPOCH = calendar.timegm((2025, 1, 1, 8, 0, 0))
 """Timestamp of every generated file of a plan without a start date."""
-
-_MATERIALS = {"zh": "材料", "en": "Materials"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +86,7 @@ def plan_entries(
     req = plan.request
     lang = req.lang
     root = req.archive_root
+    materials_folder = text(lang, "names.materials_folder")
     # A digest, not the request itself: producer keys reach ETags and error
     # messages, and a child's name and scores must reach neither.
     plan_key = hashlib.blake2b(req.canonical_bytes(), digest_size=16).hexdigest()
@@ -127,7 +132,7 @@ def plan_entries(
                 if material is not None:
                     materials.append(
                         Entry(
-                            f"{folder}/{_MATERIALS[lang]}/{ex.number:02d}_{material.name}",
+                            f"{folder}/{materials_folder}/{ex.number:02d}_{material.name}",
                             material.source,
                             material.mtime,
                         )

@@ -53,15 +53,16 @@ a bijection, so the seeds within a plan are distinct, not just likely so.
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from generators.dimensions import DIMENSIONS
 from generators.request import PlanRequest
-from generators.worksheets.base import DIMENSIONS, MAX_LEVEL, ExerciseSpec, WorksheetKind
+from generators.worksheets import REGISTRY
+from generators.worksheets.base import MAX_LEVEL, ExerciseSpec, Registry, WorksheetKind
 
-Registry = Mapping[str, WorksheetKind]
+AnyRegistry = Registry[WorksheetKind]
 
 _M64 = (1 << 64) - 1
 _N = len(DIMENSIONS)
@@ -237,37 +238,14 @@ def level_adjustments(req: PlanRequest) -> tuple[int, ...]:
 # -- registry access ------------------------------------------------------------
 
 
-def _kinds_by_dimension(registry: Registry | None, age: int) -> list[list[tuple[str, object]]]:
-    """Per dimension (DIMENSIONS order), the usable kinds as (registry key, kind), sorted by key.
-
-    The real registry is asked through ``generators.worksheets.kinds_for``;
-    any other mapping (tests) is filtered by dimension and age range, falling
-    back to the kinds of that dimension nearest in age so it is never empty.
-    """
-    select = None
-    if registry is None:
-        from generators import worksheets
-
-        registry = worksheets.REGISTRY
-        select = worksheets.kinds_for
-    else:
-        real = sys.modules.get("generators.worksheets")
-        if real is not None and registry is getattr(real, "REGISTRY", None):
-            select = real.kinds_for
-    key_of = {id(kind): key for key, kind in registry.items()}
-    lists: list[list[tuple[str, object]]] = []
+def _kinds_by_dimension(registry: AnyRegistry, age: int) -> list[list[WorksheetKind]]:
+    """Per dimension (DIMENSIONS order), the kinds the registry offers for ``age``, by key."""
+    lists: list[list[WorksheetKind]] = []
     for dim in DIMENSIONS:
-        if select is not None:
-            kinds = [(key_of[id(k)], k) for k in select(dim, age)]
-        else:
-            own = [(key, k) for key, k in registry.items() if k.dimension == dim]
-            kinds = [(key, k) for key, k in own if k.min_age <= age <= k.max_age]
-            if not kinds and own:
-                gap = min(max(k.min_age - age, age - k.max_age) for _, k in own)
-                kinds = [(key, k) for key, k in own if max(k.min_age - age, age - k.max_age) == gap]
+        kinds = registry.kinds_for(dim, age)
         if not kinds:
             raise LookupError(f"the worksheet registry has no kind for dimension {dim!r}")
-        lists.append(sorted(kinds, key=lambda pair: pair[0]))
+        lists.append(sorted(kinds, key=lambda kind: kind.name))
     return lists
 
 
@@ -362,11 +340,10 @@ def _rank(seed: int, salt: int) -> list[int]:
 # -- the builder ---------------------------------------------------------------------
 
 
-def build_plan(req: PlanRequest, registry: Registry | None = None) -> Plan:
+def build_plan(req: PlanRequest, registry: AnyRegistry = REGISTRY) -> Plan:
     """The plan for ``req``: a pure function of the request and the registry.
 
-    ``registry`` defaults to ``generators.worksheets.REGISTRY`` (imported
-    here, so tests can pass a small fake without the real kinds).
+    ``registry`` is the real one unless a test passes a small fake.
     """
     kinds = _kinds_by_dimension(registry, req.age)
     seed = req.seed
@@ -443,8 +420,9 @@ def build_plan(req: PlanRequest, registry: Registry | None = None) -> Plan:
                 options = kinds[d]
                 turn = kind_turn[d]
                 kind_turn[d] = turn + 1
-                key, kind = options[turn % len(options)]
-                variants = getattr(kind, "variants", ()) or ("",)
+                kind = options[turn % len(options)]
+                key = kind.name
+                variants = kind.variants or ("",)
                 vturn = variant_turn.get(key, seed % 997)
                 variant_turn[key] = vturn + 1
                 spec = ExerciseSpec(

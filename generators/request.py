@@ -45,11 +45,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import MappingProxyType
 
+from generators.dimensions import DIMENSIONS, LANGS
 from generators.errors import PlanstreamError
-from generators.worksheets.base import DIMENSIONS
+from generators.texts import text
 
 MODES: tuple[str, ...] = ("assessment", "focus")
-LANGS: tuple[str, ...] = ("zh", "en")
 FIELDS: tuple[str, ...] = (
     "name",
     "mode",
@@ -308,9 +308,7 @@ class PlanRequest:
     @property
     def archive_root(self) -> str:
         """Top folder of the archive, as the replaced system named its downloads."""
-        if self.lang == "en":
-            return f"{self.name} - {self.weeks}-week training plan"
-        return f"{self.name}\u2014{self.weeks}周训练方案"
+        return text(self.lang, "names.archive_root", name=self.name, weeks=self.weeks)
 
     @property
     def filename(self) -> str:
