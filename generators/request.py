@@ -259,7 +259,7 @@ class PlanRequest:
         if not _blank(lang):
             kwargs["lang"] = _word(lang)
         kwargs["start_date"] = _coerce_date(data.get("start_date"))
-        return cls(**kwargs)  # type: ignore[arg-type]
+        return cls(**kwargs)  # type: ignore[arg-type]  # coerced values; __post_init__ checks
 
     @classmethod
     def from_canonical(cls, data: Mapping[str, object] | bytes | str) -> PlanRequest:
@@ -273,7 +273,7 @@ class PlanRequest:
                 data = json.loads(data)
             except ValueError as exc:
                 raise ValidationError(None, "invalid", "canonical request is not JSON") from exc
-        return cls.from_mapping(data)  # type: ignore[arg-type]
+        return cls.from_mapping(data)  # type: ignore[arg-type]  # JSON of any shape; checked there
 
     # -- canonical form ----------------------------------------------------
 
@@ -373,7 +373,7 @@ def _coerce_scores(value: object, flat: Mapping[str, object]) -> dict[str, objec
             raise ValidationError(f"scores.{key}", "invalid", "dimension given more than once")
         number = _coerce_int(f"scores.{key}", raw, SCORE_RANGE)
         if number is not None:
-            scores[key] = number  # type: ignore[index]
+            scores[key] = number
     return scores
 
 

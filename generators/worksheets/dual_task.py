@@ -115,12 +115,12 @@ class DualTask(Kind):
                 xs.reverse()
             for x in xs:
                 road.append((x, _Y0 + lane * gap + rng.uniform(-wiggle, wiggle)))
-        items = [(x, y, s, 1) for (x, y), s in zip(road, shapes, strict=True)]
+        on_road = [(x, y, s, 1) for (x, y), s in zip(road, shapes, strict=True)]
         for _ in range(extra):  # decoys between lanes: same shape, not on the road
             lane = rng.randrange(lanes - 1)
             x = rng.uniform(_X0 + 8, _X1 - 8)
-            items.append((x, _Y0 + (lane + 0.5) * gap, target, 0))
-        return _Data(target, tuple(items), tuple(road), ())
+            on_road.append((x, _Y0 + (lane + 0.5) * gap, target, 0))
+        return _Data(target, tuple(on_road), tuple(road), ())
 
     # -- drawing -------------------------------------------------------------
 

@@ -195,7 +195,7 @@ class TrailMaking(Kind):
         path = sorted((n.step, xy) for n, xy in zip(data.nodes, data.xy, strict=True) if n.step)
         pts = " ".join(f"{num(x)},{num(y)}" for _, (x, y) in path)
         out = [f'<polyline class="tp" points="{pts}"/>', head]
-        lures = []
+        lures: list[str] = []
         for node, (x, y) in zip(data.nodes, data.xy, strict=True):
             item = _key_node(x, y, r, node.colour, node.label, fs, node.step)
             (out if node.step else lures).append(item)

@@ -142,9 +142,8 @@ def wider_catalogues(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
         for key, value in texts.catalogue(lang).items():
             # titles are read once per kind and name files; names stay as they are
             keep = key.endswith(".title") or key.startswith(("names.", "doc.html_lang"))
-            lines.append(
-                f"{key} = {json.dumps(value if keep else _wider_bytes(value, lang), ensure_ascii=False)}"
-            )
+            wider = value if keep else _wider_bytes(value, lang)
+            lines.append(f"{key} = {json.dumps(wider, ensure_ascii=False)}")
         (tmp_path / f"{lang}.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
     _clear_caches()
     monkeypatch.setattr(texts, "HERE", tmp_path)
