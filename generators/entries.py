@@ -86,7 +86,6 @@ def plan_entries(
     req = plan.request
     lang = req.lang
     root = req.archive_root
-    materials_folder = text(lang, "names.materials_folder")
     # A digest, not the request itself: producer keys reach ETags and error
     # messages, and a child's name and scores must reach neither.
     plan_key = hashlib.blake2b(req.canonical_bytes(), digest_size=16).hexdigest()
@@ -107,39 +106,42 @@ def plan_entries(
                 mtime,
             )
         )
-        keys: list[Entry] = []
-        materials: list[Entry] = []
-        for ex in lesson.exercises:
-            kind = REGISTRY[ex.kind]
-            sheet_doc, key_doc = kind.sheet(ex.spec), kind.answer_key(ex.spec)
-            spec_key = repr(ex.spec)
-            entries.append(
-                Entry(
-                    f"{folder}/{exercise_filename(ex, REGISTRY, lang, sheet_doc.ext)}",
-                    _producer(sheet_doc, f"s|{spec_key}", cache),
-                    mtime,
-                )
-            )
-            keys.append(
-                Entry(
-                    f"{folder}/{answer_key_filename(ex, REGISTRY, lang, key_doc.ext)}",
-                    _producer(key_doc, f"k|{spec_key}", cache),
-                    mtime,
-                )
-            )
-            if library is not None:
-                material = library.pick(ex.dimension, (ex.spec.level + 1) // 2, ex.spec.seed)
-                if material is not None:
-                    materials.append(
-                        Entry(
-                            f"{folder}/{materials_folder}/{ex.number:02d}_{material.name}",
-                            material.source,
-                            material.mtime,
-                        )
-                    )
-        entries.extend(keys)
-        entries.extend(materials)
+        entries.extend(_exercise_entries(lesson, folder, mtime, library, cache, lang))
     return entries
+
+
+def _exercise_entries(
+    lesson: Lesson,
+    folder: str,
+    mtime: int,
+    library: Library | None,
+    cache: RenderCache | None,
+    lang: str,
+) -> list[Entry]:
+    """A lesson's sheets in order, then their answer keys, then the centre's materials."""
+    materials_folder = text(lang, "names.materials_folder")
+    sheets: list[Entry] = []
+    keys: list[Entry] = []
+    materials: list[Entry] = []
+    for ex in lesson.exercises:
+        kind = REGISTRY[ex.kind]
+        sheet_doc, key_doc = kind.sheet(ex.spec), kind.answer_key(ex.spec)
+        spec_key = repr(ex.spec)
+        sheet_name = exercise_filename(ex, REGISTRY, lang, sheet_doc.ext)
+        key_name = answer_key_filename(ex, REGISTRY, lang, key_doc.ext)
+        sheets.append(
+            Entry(f"{folder}/{sheet_name}", _producer(sheet_doc, f"s|{spec_key}", cache), mtime)
+        )
+        keys.append(
+            Entry(f"{folder}/{key_name}", _producer(key_doc, f"k|{spec_key}", cache), mtime)
+        )
+        if library is None:
+            continue
+        material = library.pick(ex.dimension, (ex.spec.level + 1) // 2, ex.spec.seed)
+        if material is not None:
+            name = f"{folder}/{materials_folder}/{ex.number:02d}_{material.name}"
+            materials.append(Entry(name, material.source, material.mtime))
+    return sheets + keys + materials
 
 
 def build_archive(

@@ -225,41 +225,8 @@ def _lesson_parts(plan: Plan, lesson: Lesson, registry: Registry) -> list[str]:
     elif lesson.is_retest:
         parts.append(f'<p class="note">{t["retest_note"]}</p>')
 
-    # Objectives: each dimension trained, with how many exercises.
-    per_dim: dict[str, int] = {}
-    for ex in exercises:
-        per_dim[ex.dimension] = per_dim.get(ex.dimension, 0) + 1
-    parts.append(f"<section><h2>{t['objectives']}</h2><ul>")
-    colon = t["colon"]
-    for dim, n in per_dim.items():
-        dim_name, description = _DIM_HTML[lang][dim]
-        count = t["objective"].format(n=n)
-        parts.append(f"<li><b>{dim_name}</b>{count}{colon}{description}</li>")
-    parts.append("</ul></section>")
-
-    # Timeline, minute by minute.
-    parts.append(
-        f'<section><h2>{t["timeline"]}</h2><table class="timeline"><thead><tr>'
-        f"<th>{t['time']}</th><th>{t['part']}</th><th>{t['content']}</th></tr></thead><tbody>"
-    )
-    clock = 0
-
-    def row(part: str, content: str, minutes: int) -> None:
-        nonlocal clock
-        span = t["minutes"].format(a=clock, b=clock + minutes)
-        parts.append(f'<tr><td class="num">{span}</td><td>{part}</td><td>{content}</td></tr>')
-        clock += minutes
-
-    row(t["warmup"], t["warmup_text"], _WARMUP_MIN)
-    halfway = (len(exercises) + 1) // 2
-    for ex, item in zip(exercises, texts, strict=True):
-        row(t["exercise"].format(n=ex.number), item.timeline, item.minutes)
-        if ex.number == halfway:
-            row(t["break"], t["break_text"], _BREAK_MIN)
-    row(t["review"], t["review_text"], _REVIEW_MIN)
-    homework = _homework(plan, lesson, texts, t)
-    row(t["homework"], homework, _HOMEWORK_MIN)
-    parts.append("</tbody></table></section>")
+    parts.extend(_objectives(lesson, lang, t))
+    parts.extend(_timeline(plan, lesson, texts, t))
 
     # How to run and score each exercise, with its files.
     parts.append(f"<section><h2>{t['run']}</h2>")
@@ -270,6 +237,50 @@ def _lesson_parts(plan: Plan, lesson: Lesson, registry: Registry) -> list[str]:
         parts.extend(_record_table(plan, lesson, texts, t))
 
     parts.append(f'<footer><p class="meta">{t["footer"]}</p></footer></body></html>\n')
+    return parts
+
+
+def _objectives(lesson: Lesson, lang: str, t: Mapping[str, str]) -> list[str]:
+    """Each dimension the lesson trains, with how many exercises and what it is."""
+    per_dim: dict[str, int] = {}
+    for ex in lesson.exercises:
+        per_dim[ex.dimension] = per_dim.get(ex.dimension, 0) + 1
+    parts = [f"<section><h2>{t['objectives']}</h2><ul>"]
+    colon = t["colon"]
+    for dim, n in per_dim.items():
+        dim_name, description = _DIM_HTML[lang][dim]
+        count = t["objective"].format(n=n)
+        parts.append(f"<li><b>{dim_name}</b>{count}{colon}{description}</li>")
+    parts.append("</ul></section>")
+    return parts
+
+
+def _timeline(
+    plan: Plan, lesson: Lesson, texts: list[_ExerciseText], t: Mapping[str, str]
+) -> list[str]:
+    """The lesson minute by minute: warm-up, exercises with a break halfway, review, homework."""
+    parts = [
+        f'<section><h2>{t["timeline"]}</h2><table class="timeline"><thead><tr>'
+        f"<th>{t['time']}</th><th>{t['part']}</th><th>{t['content']}</th></tr></thead><tbody>"
+    ]
+    clock = 0
+
+    def row(part: str, content: str, minutes: int) -> None:
+        nonlocal clock
+        span = t["minutes"].format(a=clock, b=clock + minutes)
+        parts.append(f'<tr><td class="num">{span}</td><td>{part}</td><td>{content}</td></tr>')
+        clock += minutes
+
+    exercises = lesson.exercises
+    row(t["warmup"], t["warmup_text"], _WARMUP_MIN)
+    halfway = (len(exercises) + 1) // 2
+    for ex, item in zip(exercises, texts, strict=True):
+        row(t["exercise"].format(n=ex.number), item.timeline, item.minutes)
+        if ex.number == halfway:
+            row(t["break"], t["break_text"], _BREAK_MIN)
+    row(t["review"], t["review_text"], _REVIEW_MIN)
+    row(t["homework"], _homework(plan, lesson, texts, t), _HOMEWORK_MIN)
+    parts.append("</tbody></table></section>")
     return parts
 
 
@@ -344,7 +355,18 @@ def _overview_parts(plan: Plan, registry: Registry) -> list[str]:
     parts.append(_chart(plan, counts, t))
     parts.append(f'<p class="meta">{t[note]}</p></section>')
 
-    # Dimensions: what each is, its score, its share of the plan.
+    parts.extend(_dimension_table(plan, counts, t))
+    parts.extend(_schedule(plan, registry, t))
+    parts.extend(_how_to_use(plan, t))
+    return parts
+
+
+def _dimension_table(plan: Plan, counts: Mapping[str, int], t: Mapping[str, str]) -> list[str]:
+    """Dimensions: what each is, its score (assessment mode), its share of the plan."""
+    req = plan.request
+    lang = req.lang
+    assessment = req.mode == "assessment"
+    parts: list[str] = []
     score_head = f"<th>{t['score_col']}</th>" if assessment else ""
     parts.append(
         f"<section><h2>{t['dims']}</h2><table><thead><tr><th>{t['dim_col']}</th>"
@@ -361,8 +383,13 @@ def _overview_parts(plan: Plan, registry: Registry) -> list[str]:
             f'{score}<td class="num">{counts[dim]}</td></tr>'
         )
     parts.append("</tbody></table></section>")
+    return parts
 
-    # Schedule.
+
+def _schedule(plan: Plan, registry: Registry, t: Mapping[str, str]) -> list[str]:
+    """Every lesson: week, number, date, level, its exercises and a link to its plan."""
+    lang = plan.request.lang
+    parts: list[str] = []
     parts.append(
         f"<section><h2>{t['schedule']}</h2><table><thead><tr><th>{t['week_col']}</th>"
         f"<th>{t['lesson_col']}</th><th>{t['date_col']}</th><th>{t['level_col']}</th>"
@@ -383,8 +410,14 @@ def _overview_parts(plan: Plan, registry: Registry) -> list[str]:
             f'<td>{tag}{titles}</td><td><a href="{href}">{t["open"]}</a></td></tr>'
         )
     parts.append("</tbody></table></section>")
+    return parts
 
-    # How to use, and what the plan does not promise.
+
+def _how_to_use(plan: Plan, t: Mapping[str, str]) -> list[str]:
+    """How to use the plan, and what it does not promise."""
+    lang = plan.request.lang
+    assessment = plan.request.mode == "assessment"
+    parts: list[str] = []
     fourth = (
         t["use_assessment"].format(later=_retest_phrase(plan, lang))
         if plan.retest_lessons
