@@ -32,11 +32,13 @@ run: $(STAMP)
 
 test: $(STAMP) tools
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest -q -n 2 --durations=10
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 bench: $(STAMP)
 	$(PY) bench/archive_speed.py

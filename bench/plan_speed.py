@@ -29,11 +29,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from generators.archive import ArchiveLayout, ProducerSource
+from generators.dimensions import DIMENSIONS
 from generators.entries import plan_entries
 from generators.library import Library
 from generators.plan import build_plan
 from generators.request import PlanRequest
-from generators.worksheets.base import DIMENSIONS
 
 REFERENCE = {
     "name": "张三",

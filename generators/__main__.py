@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Sequence
 
 from .archive import SourceChanged, resolve
-from .entries import build_archive
+from .entries import PlanArchive, build_archive
 from .library import Library, LibraryError
 from .request import PlanRequest, ValidationError
 
@@ -69,18 +69,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     archive = build_archive(req, library)
     if args.output == "-":
-        try:
-            out = sys.stdout.buffer
-            for buf in resolve(archive.layout.pieces()):
-                out.write(buf)
-            out.flush()
-        except BrokenPipeError:  # e.g. | head: the reader has what it wanted
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return 1
-        return 0
+        return _write_stdout(archive)
+    status = _write_file(archive, args.output)
+    if status:
+        return status
+    print(
+        f"{args.output}: {archive.layout.total_size} bytes, {len(archive.layout)} files "
+        f"({archive.filename})",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _write_stdout(archive: PlanArchive) -> int:
+    """Stream the archive to standard output; 1 when the reader goes away early."""
+    try:
+        out = sys.stdout.buffer
+        for buf in resolve(archive.layout.pieces()):
+            out.write(buf)
+        out.flush()
+    except BrokenPipeError:  # e.g. | head: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    return 0
+
+
+def _write_file(archive: PlanArchive, path: str) -> int:
+    """Write the archive to ``path``; 0 on success, 1 (with a message) on failure."""
     # Write beside the target and rename on success, so an interrupted or
     # failed run leaves neither a partial archive nor a clobbered old one.
-    folder = os.path.dirname(os.path.abspath(args.output))
+    folder = os.path.dirname(os.path.abspath(path))
     tmp = None
     try:
         with tempfile.NamedTemporaryFile(
@@ -92,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.fchmod(f.fileno(), 0o666 & ~umask)  # as open() would, not mkstemp's 0600
             for buf in resolve(archive.layout.pieces()):
                 f.write(buf)
-        os.replace(tmp, args.output)
+        os.replace(tmp, path)
         tmp = None
     except (OSError, SourceChanged) as exc:
         print(f"error: output: {exc}", file=sys.stderr)
@@ -101,11 +119,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-    print(
-        f"{args.output}: {archive.layout.total_size} bytes, {len(archive.layout)} files "
-        f"({archive.filename})",
-        file=sys.stderr,
-    )
     return 0
 
 

@@ -28,6 +28,7 @@ import hashlib
 from dataclasses import dataclass
 
 from .archive import ArchiveLayout, Entry, ProducerSource
+from .dimensions import LANGS
 from .lessons import (
     answer_key_filename,
     exercise_filename,
@@ -40,16 +41,19 @@ from .library import Library
 from .plan import Lesson, Plan, build_plan
 from .render_cache import RenderCache
 from .request import PlanRequest
+from .texts import digest, text
 from .worksheets import REGISTRY
 from .worksheets.base import Doc
 
-GENERATOR_VERSION = "1"
-"""Bump when any generator's output changes: it is part of every ETag."""
+CODE_VERSION = "1"
+"""Bump when any generator's drawing or layout changes."""
+
+GENERATOR_VERSION = f"{CODE_VERSION}+texts.{digest(LANGS)[:16]}"
+"""Part of every producer key and so of every ETag: the code version and a digest
+of the text catalogues, so a changed wording never keeps a cached copy's ETag."""
 
 FIXED_EPOCH = calendar.timegm((2025, 1, 1, 8, 0, 0))
 """Timestamp of every generated file of a plan without a start date."""
-
-_MATERIALS = {"zh": "材料", "en": "Materials"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,39 +106,42 @@ def plan_entries(
                 mtime,
             )
         )
-        keys: list[Entry] = []
-        materials: list[Entry] = []
-        for ex in lesson.exercises:
-            kind = REGISTRY[ex.kind]
-            sheet_doc, key_doc = kind.sheet(ex.spec), kind.answer_key(ex.spec)
-            spec_key = repr(ex.spec)
-            entries.append(
-                Entry(
-                    f"{folder}/{exercise_filename(ex, REGISTRY, lang, sheet_doc.ext)}",
-                    _producer(sheet_doc, f"s|{spec_key}", cache),
-                    mtime,
-                )
-            )
-            keys.append(
-                Entry(
-                    f"{folder}/{answer_key_filename(ex, REGISTRY, lang, key_doc.ext)}",
-                    _producer(key_doc, f"k|{spec_key}", cache),
-                    mtime,
-                )
-            )
-            if library is not None:
-                material = library.pick(ex.dimension, (ex.spec.level + 1) // 2, ex.spec.seed)
-                if material is not None:
-                    materials.append(
-                        Entry(
-                            f"{folder}/{_MATERIALS[lang]}/{ex.number:02d}_{material.name}",
-                            material.source,
-                            material.mtime,
-                        )
-                    )
-        entries.extend(keys)
-        entries.extend(materials)
+        entries.extend(_exercise_entries(lesson, folder, mtime, library, cache, lang))
     return entries
+
+
+def _exercise_entries(
+    lesson: Lesson,
+    folder: str,
+    mtime: int,
+    library: Library | None,
+    cache: RenderCache | None,
+    lang: str,
+) -> list[Entry]:
+    """A lesson's sheets in order, then their answer keys, then the centre's materials."""
+    materials_folder = text(lang, "names.materials_folder")
+    sheets: list[Entry] = []
+    keys: list[Entry] = []
+    materials: list[Entry] = []
+    for ex in lesson.exercises:
+        kind = REGISTRY[ex.kind]
+        sheet_doc, key_doc = kind.sheet(ex.spec), kind.answer_key(ex.spec)
+        spec_key = repr(ex.spec)
+        sheet_name = exercise_filename(ex, REGISTRY, lang, sheet_doc.ext)
+        key_name = answer_key_filename(ex, REGISTRY, lang, key_doc.ext)
+        sheets.append(
+            Entry(f"{folder}/{sheet_name}", _producer(sheet_doc, f"s|{spec_key}", cache), mtime)
+        )
+        keys.append(
+            Entry(f"{folder}/{key_name}", _producer(key_doc, f"k|{spec_key}", cache), mtime)
+        )
+        if library is None:
+            continue
+        material = library.pick(ex.dimension, (ex.spec.level + 1) // 2, ex.spec.seed)
+        if material is not None:
+            name = f"{folder}/{materials_folder}/{ex.number:02d}_{material.name}"
+            materials.append(Entry(name, material.source, material.mtime))
+    return sheets + keys + materials
 
 
 def build_archive(

@@ -32,15 +32,15 @@ from typing import NamedTuple
 from urllib.parse import quote
 
 from generators.archive.names import sanitize_component
-from generators.dimensions import DIMENSION_INFO
+from generators.dimensions import DIMENSIONS, LANGS, dimension_description, dimension_name
 from generators.plan import Exercise, Lesson, Plan, dimension_weights
-from generators.worksheets.base import DIMENSIONS, Doc, ExerciseSpec, WorksheetKind
+from generators.texts import section, text
+from generators.worksheets import REGISTRY
+from generators.worksheets.base import Doc, ExerciseSpec, WorksheetKind
 
 Registry = Mapping[str, WorksheetKind]
 
 OVERVIEW_NAME = "index.html"
-LESSON_DOC_NAMES = {"zh": "教案.html", "en": "Lesson plan.html"}
-_ANSWERS = {"zh": ("答案", "_答案"), "en": ("Answers", "_key")}
 
 _WARMUP_MIN = 3
 _BREAK_MIN = 2
@@ -52,14 +52,12 @@ _HOMEWORK_MIN = 2
 
 def lesson_folder(lesson: Lesson, lang: str) -> str:
     """The lesson's folder inside the archive root: ``第01周/第01课`` or ``Week 01/Lesson 01``."""
-    if lang == "en":
-        return f"Week {lesson.week:02d}/Lesson {lesson.number_in_week:02d}"
-    return f"第{lesson.week:02d}周/第{lesson.number_in_week:02d}课"
+    return text(lang, "names.lesson_folder", week=lesson.week, number=lesson.number_in_week)
 
 
 def lesson_doc_filename(lang: str) -> str:
     """The lesson plan's file name inside its lesson folder."""
-    return LESSON_DOC_NAMES["en" if lang == "en" else "zh"]
+    return text(lang, "names.lesson_doc")
 
 
 def exercise_filename(
@@ -78,197 +76,10 @@ def answer_key_filename(
     exercise: Exercise, registry: Registry | None, lang: str, ext: str = "svg"
 ) -> str:
     """The answer key's path relative to the lesson folder: ``答案/01_舒尔特方格_答案.svg``."""
-    folder, suffix = _ANSWERS["en" if lang == "en" else "zh"]
+    folder, suffix = text(lang, "names.answers_folder"), text(lang, "names.answers_suffix")
     stem = exercise_filename(exercise, registry, lang, ext).rpartition(".")[0]
     return f"{folder}/{stem}{suffix}.{ext}"
 
-
-# -- texts ---------------------------------------------------------------------------
-
-_T: dict[str, dict[str, str]] = {
-    "zh": {
-        "html_lang": "zh-CN",
-        "lesson_title": "{name}　第{week}周·第{number}课",
-        "of": "第 {index} / {total} 课",
-        "age": "{age} 岁",
-        "level": "难度 {level} 级",
-        "count": "共 {n} 题，约 {m} 分钟",
-        "objectives": "本课目标",
-        "objective": "（{n} 题）",
-        "timeline": "课堂流程",
-        "time": "时间",
-        "part": "环节",
-        "content": "内容",
-        "minutes": "{a}–{b} 分钟",
-        "warmup": "热身",
-        "warmup_text": "检查坐姿（双脚放平、背挺直），三次慢呼吸；老师拍一段节奏，学生跟着拍。",
-        "exercise": "练习 {n}",
-        "break": "活动休息",
-        "break_text": "起立玩“木头人”或左右交叉拍膝 10 次；看看远处，让眼睛休息。",
-        "review": "回顾",
-        "review_text": "每位学生说说今天最难的一题和自己的办法；老师表扬具体的专注行为"
-        "（如“你一直看着格子，没有抬头”）。",
-        "homework": "家庭作业",
-        "homework_text": "在家再做一次第 {n} 题《{title}》（约 {m} 分钟）。家长只计时、不催促，"
-        "把用时写在练习纸上，下次课带来。",
-        "homework_retest": "把本次复测成绩和第 1 课对比，告诉家长进步最大的一项。",
-        "run": "练习说明与计分",
-        "ex_meta": "{dim} · {level} 级 · {m} 分钟",
-        "sheet": "练习纸：",
-        "key": "答案：",
-        "say": "对学生说：",
-        "how": "组织与计分：",
-        "materials": "如有“材料”文件夹，里面是本中心为这些练习准备的配套材料。",
-        "baseline_note": "本课是基线测评：请严格按说明计时、计分，把成绩填入下方记录表。"
-        "{later}会用完全相同的练习复测。",
-        "retest_note": "复测课：本课练习与第 1 课完全相同（同样的题目和难度）。"
-        "请用与第 1 课相同的方法和时间计分，并与第 1 课的成绩对比。",
-        "lesson_n": "第 {n} 课",
-        "record": "成绩记录（用时 / 错误数）",
-        "no": "题号",
-        "ex_col": "练习",
-        "baseline_col": "第 1 课（基线）",
-        "footer": "本教案训练注意力品质，不是诊断，也不承诺提高学习成绩。",
-        "weekdays": "星期一 星期二 星期三 星期四 星期五 星期六 星期日",
-        # overview
-        "plan_title": "{name}　专注力训练方案",
-        "mode_assessment": "测评结果模式",
-        "mode_focus": "专注力备课模式",
-        "summary": "{weeks} 周 · 每周 {lpw} 课 · 每课 {epl} 题 · 共 {total} 课",
-        "start": "开始日期 {date}",
-        "chart_scores": "测评成绩与练习安排",
-        "chart_scores_note": "分数越低的维度安排越多练习；每个维度都会练到。"
-        "未测的维度按中等水平（50 分）安排。",
-        "chart_balance": "课程结构",
-        "chart_balance_note": "八个注意力维度轮流安排，各维度练习数量基本均衡；"
-        "难度随年龄和周次逐步提高。",
-        "not_assessed": "未测",
-        "ex_unit": "{n} 题",
-        "dims": "注意力维度",
-        "dim_col": "维度",
-        "desc_col": "说明",
-        "score_col": "测评分",
-        "planned_col": "练习数",
-        "schedule": "课程安排",
-        "week_col": "周",
-        "lesson_col": "课",
-        "date_col": "日期",
-        "level_col": "难度",
-        "exercises_col": "练习",
-        "doc_col": "教案",
-        "open": "打开",
-        "retest_tag": "【复测】",
-        "baseline_tag": "【基线】",
-        "use": "使用方法",
-        "use_1": "每节课前，打印该课文件夹中的练习纸；“答案”文件夹里是答案，不要发给学生。",
-        "use_2": "按教案的时间表上课。时间只是建议：孩子明显疲劳时可以缩短，不要拖堂。",
-        "use_3": "每张练习纸记下用时和错误数，只和孩子自己以前的成绩比较。",
-        "use_assessment": "第 1 课是基线测评，{later}用完全相同的练习复测，对比即可看出变化。",
-        "use_focus": "本方案为备课模式：八个维度轮流练习，可直接用于班级授课。",
-        "use_5": "难度每两周提高一级；如果孩子连续两次明显吃力，可以重复上一周的练习。",
-        "disclaimer": "本方案用于训练注意力，是课堂和家庭练习的辅助材料，不是医学或心理诊断，"
-        "也不承诺提高学习成绩。如对孩子的注意力有持续的担忧，请咨询专业人士。",
-        "list_sep": "、",
-        "no_date": "—",
-    },
-    "en": {
-        "html_lang": "en",
-        "lesson_title": "{name}: week {week}, lesson {number}",
-        "of": "Lesson {index} of {total}",
-        "age": "age {age}",
-        "level": "level {level}",
-        "count": "{n} exercises, about {m} minutes",
-        "objectives": "Objectives",
-        "objective": " ({n} exercises)",
-        "timeline": "Timeline",
-        "time": "Time",
-        "part": "Part",
-        "content": "Content",
-        "minutes": "{a}-{b} min",
-        "warmup": "Warm-up",
-        "warmup_text": "Posture check (feet flat, back straight) and three slow breaths; the "
-        "teacher claps a rhythm and the children clap it back.",
-        "exercise": "Exercise {n}",
-        "break": "Movement break",
-        "break_text": "Stand up for a freeze game or ten cross-over knee taps; look at "
-        "something far away to rest the eyes.",
-        "review": "Review",
-        "review_text": "Each child names the hardest exercise and how they handled it; praise "
-        "specific focused behaviour (“you kept your eyes on the grid the whole time”).",
-        "homework": "Homework",
-        "homework_text": "Do exercise {n}, “{title}”, once more at home (about {m} minutes). "
-        "Parents only time it, without hurrying, and write the time on the sheet.",
-        "homework_retest": "Compare today's retest results with lesson 1 and tell the parents "
-        "which one improved most.",
-        "run": "Running and scoring the exercises",
-        "ex_meta": "{dim} · level {level} · {m} min",
-        "sheet": "Sheet: ",
-        "key": "Answer key: ",
-        "say": "Say to the children: ",
-        "how": "How to run and score: ",
-        "materials": "A “Materials” folder, when present, holds the centre's own materials "
-        "for these exercises.",
-        "baseline_note": "This lesson is the baseline: time and score strictly as described and "
-        "fill in the record below. Exactly these exercises come back as a retest in {later}.",
-        "retest_note": "Retest lesson: these are exactly the exercises of lesson 1 (same sheets, "
-        "same level). Score them the same way and compare with lesson 1.",
-        "lesson_n": "Lesson {n}",
-        "record": "Results (time / errors)",
-        "no": "No.",
-        "ex_col": "Exercise",
-        "baseline_col": "Lesson 1 (baseline)",
-        "footer": "This lesson plan trains attention; it is not a diagnosis and makes no "
-        "promise about school grades.",
-        "weekdays": "Mon Tue Wed Thu Fri Sat Sun",
-        "plan_title": "{name}: attention training plan",
-        "mode_assessment": "Assessment results mode",
-        "mode_focus": "Lesson-prep (focus) mode",
-        "summary": "{weeks} weeks · {lpw} lessons a week · {epl} exercises a lesson · "
-        "{total} lessons",
-        "start": "starts {date}",
-        "chart_scores": "Assessment scores and planned exercises",
-        "chart_scores_note": "Dimensions with lower scores get more exercises; every dimension "
-        "is trained. Dimensions not assessed are planned as mid-level (50).",
-        "chart_balance": "Curriculum balance",
-        "chart_balance_note": "The eight dimensions rotate with about equal numbers of "
-        "exercises; difficulty rises with age and week.",
-        "not_assessed": "not assessed",
-        "ex_unit": "{n} ex.",
-        "dims": "Attention dimensions",
-        "dim_col": "Dimension",
-        "desc_col": "What it is",
-        "score_col": "Score",
-        "planned_col": "Exercises",
-        "schedule": "Schedule",
-        "week_col": "Week",
-        "lesson_col": "Lesson",
-        "date_col": "Date",
-        "level_col": "Level",
-        "exercises_col": "Exercises",
-        "doc_col": "Lesson plan",
-        "open": "open",
-        "retest_tag": "[Retest] ",
-        "baseline_tag": "[Baseline] ",
-        "use": "How to use this plan",
-        "use_1": "Before each lesson print the sheets in its folder; the “Answers” folder holds "
-        "the keys, which are not for the children.",
-        "use_2": "Follow the lesson plan's timeline. Times are suggestions: shorten when a "
-        "child is clearly tired rather than run over.",
-        "use_3": "Write the time and the errors on every sheet and compare a child only with "
-        "their own earlier results.",
-        "use_assessment": "Lesson 1 is the baseline; exactly the same exercises come back in "
-        "{later}, so the results show the change.",
-        "use_focus": "This is a lesson-prep plan: the eight dimensions rotate and the lessons "
-        "can be taught to a whole class.",
-        "use_5": "The level rises one step every two weeks; if a child struggles clearly twice "
-        "in a row, repeat the previous week's exercises.",
-        "disclaimer": "This plan trains attention. It supports lessons and practice at home; it "
-        "is not a medical or psychological diagnosis and makes no promise about school grades. "
-        "If you have lasting concerns about a child's attention, consult a professional.",
-        "list_sep": ", ",
-        "no_date": "-",
-    },
-}
 
 _CSS = (
     "@page{size:A4;margin:14mm}"
@@ -295,16 +106,14 @@ def _esc(text: str) -> str:
 
 
 def _registry(registry: Registry | None) -> Registry:
-    if registry is None:
-        from generators.worksheets import REGISTRY
-
-        return REGISTRY
-    return registry
+    return REGISTRY if registry is None else registry
 
 
 _DIM_HTML: dict[str, dict[str, tuple[str, str]]] = {
-    lang: {k: (_esc(d.name(lang)), _esc(d.description(lang))) for k, d in DIMENSION_INFO.items()}
-    for lang in ("zh", "en")
+    lang: {
+        k: (_esc(dimension_name(k, lang)), _esc(dimension_description(k, lang))) for k in DIMENSIONS
+    }
+    for lang in LANGS
 }
 """Escaped (name, description) of each dimension, per language."""
 
@@ -338,7 +147,7 @@ def _exercise_text(registry: Registry, ex: Exercise) -> _ExerciseText:
     if hit is not None and hit.kind is kind:
         return hit
     lang = s.lang
-    t = _T[lang]
+    t = section(lang, "doc")
     title = _esc(kind.title[lang])
     minutes = int(kind.minutes(seedless))
     dim = _DIM_HTML[lang][ex.dimension][0]
@@ -351,7 +160,7 @@ def _exercise_text(registry: Registry, ex: Exercise) -> _ExerciseText:
         f"<p><b>{t['say']}</b>{_esc(kind.instructions(seedless))}</p>"
         f"<p><b>{t['how']}</b>{_esc(kind.how_to_run(seedless))}</p></div>"
     )
-    timeline = f"{title}（{dim}）" if lang == "zh" else f"{title} ({dim})"
+    timeline = t["timeline_item"].format(title=title, dim=dim)
     hit = _ExerciseText(kind, title, minutes, timeline, block)
     if len(_EXERCISE_CACHE) >= _EXERCISE_CACHE_MAX:
         _EXERCISE_CACHE.clear()
@@ -376,10 +185,13 @@ def _head(t: Mapping[str, str], title: str) -> str:
 
 def _retest_phrase(plan: Plan, lang: str) -> str:
     """Where the retests are: "第 6 课和第 12 课" / "lessons 6 and 12"."""
-    numbers = [str(lesson.index) for lesson in plan.retest_lessons]
-    if lang == "en":
-        return ("lessons " if len(numbers) > 1 else "lesson ") + " and ".join(numbers)
-    return "和".join(f"第 {n} 课" for n in numbers)
+    numbers = [lesson.index for lesson in plan.retest_lessons]
+    t = section(lang, "doc")
+    if len(numbers) == 1:
+        return t["retests_one"].format(a=numbers[0])
+    if len(numbers) == 2:  # the planner places at most a middle and an end retest
+        return t["retests_two"].format(a=numbers[0], b=numbers[1])
+    raise ValueError(f"{len(numbers)} retests: the catalogue has no phrase for them")
 
 
 # -- lesson plan ---------------------------------------------------------------------
@@ -388,7 +200,7 @@ def _retest_phrase(plan: Plan, lang: str) -> str:
 def _lesson_parts(plan: Plan, lesson: Lesson, registry: Registry) -> list[str]:
     req = plan.request
     lang = req.lang
-    t = _T[lang]
+    t = section(lang, "doc")
     name = _esc(req.name)
     exercises = lesson.exercises
     texts = [_exercise_text(registry, ex) for ex in exercises]
@@ -413,41 +225,8 @@ def _lesson_parts(plan: Plan, lesson: Lesson, registry: Registry) -> list[str]:
     elif lesson.is_retest:
         parts.append(f'<p class="note">{t["retest_note"]}</p>')
 
-    # Objectives: each dimension trained, with how many exercises.
-    per_dim: dict[str, int] = {}
-    for ex in exercises:
-        per_dim[ex.dimension] = per_dim.get(ex.dimension, 0) + 1
-    parts.append(f"<section><h2>{t['objectives']}</h2><ul>")
-    colon = "：" if lang == "zh" else ": "
-    for dim, n in per_dim.items():
-        dim_name, description = _DIM_HTML[lang][dim]
-        count = t["objective"].format(n=n)
-        parts.append(f"<li><b>{dim_name}</b>{count}{colon}{description}</li>")
-    parts.append("</ul></section>")
-
-    # Timeline, minute by minute.
-    parts.append(
-        f'<section><h2>{t["timeline"]}</h2><table class="timeline"><thead><tr>'
-        f"<th>{t['time']}</th><th>{t['part']}</th><th>{t['content']}</th></tr></thead><tbody>"
-    )
-    clock = 0
-
-    def row(part: str, content: str, minutes: int) -> None:
-        nonlocal clock
-        span = t["minutes"].format(a=clock, b=clock + minutes)
-        parts.append(f'<tr><td class="num">{span}</td><td>{part}</td><td>{content}</td></tr>')
-        clock += minutes
-
-    row(t["warmup"], t["warmup_text"], _WARMUP_MIN)
-    halfway = (len(exercises) + 1) // 2
-    for ex, text in zip(exercises, texts, strict=True):
-        row(t["exercise"].format(n=ex.number), text.timeline, text.minutes)
-        if ex.number == halfway:
-            row(t["break"], t["break_text"], _BREAK_MIN)
-    row(t["review"], t["review_text"], _REVIEW_MIN)
-    homework = _homework(plan, lesson, texts, t)
-    row(t["homework"], homework, _HOMEWORK_MIN)
-    parts.append("</tbody></table></section>")
+    parts.extend(_objectives(lesson, lang, t))
+    parts.extend(_timeline(plan, lesson, texts, t))
 
     # How to run and score each exercise, with its files.
     parts.append(f"<section><h2>{t['run']}</h2>")
@@ -458,6 +237,50 @@ def _lesson_parts(plan: Plan, lesson: Lesson, registry: Registry) -> list[str]:
         parts.extend(_record_table(plan, lesson, texts, t))
 
     parts.append(f'<footer><p class="meta">{t["footer"]}</p></footer></body></html>\n')
+    return parts
+
+
+def _objectives(lesson: Lesson, lang: str, t: Mapping[str, str]) -> list[str]:
+    """Each dimension the lesson trains, with how many exercises and what it is."""
+    per_dim: dict[str, int] = {}
+    for ex in lesson.exercises:
+        per_dim[ex.dimension] = per_dim.get(ex.dimension, 0) + 1
+    parts = [f"<section><h2>{t['objectives']}</h2><ul>"]
+    colon = t["colon"]
+    for dim, n in per_dim.items():
+        dim_name, description = _DIM_HTML[lang][dim]
+        count = t["objective"].format(n=n)
+        parts.append(f"<li><b>{dim_name}</b>{count}{colon}{description}</li>")
+    parts.append("</ul></section>")
+    return parts
+
+
+def _timeline(
+    plan: Plan, lesson: Lesson, texts: list[_ExerciseText], t: Mapping[str, str]
+) -> list[str]:
+    """The lesson minute by minute: warm-up, exercises with a break halfway, review, homework."""
+    parts = [
+        f'<section><h2>{t["timeline"]}</h2><table class="timeline"><thead><tr>'
+        f"<th>{t['time']}</th><th>{t['part']}</th><th>{t['content']}</th></tr></thead><tbody>"
+    ]
+    clock = 0
+
+    def row(part: str, content: str, minutes: int) -> None:
+        nonlocal clock
+        span = t["minutes"].format(a=clock, b=clock + minutes)
+        parts.append(f'<tr><td class="num">{span}</td><td>{part}</td><td>{content}</td></tr>')
+        clock += minutes
+
+    exercises = lesson.exercises
+    row(t["warmup"], t["warmup_text"], _WARMUP_MIN)
+    halfway = (len(exercises) + 1) // 2
+    for ex, item in zip(exercises, texts, strict=True):
+        row(t["exercise"].format(n=ex.number), item.timeline, item.minutes)
+        if ex.number == halfway:
+            row(t["break"], t["break_text"], _BREAK_MIN)
+    row(t["review"], t["review_text"], _REVIEW_MIN)
+    row(t["homework"], _homework(plan, lesson, texts, t), _HOMEWORK_MIN)
+    parts.append("</tbody></table></section>")
     return parts
 
 
@@ -486,8 +309,8 @@ def _record_table(
         f"<th>{t['no']}</th><th>{t['ex_col']}</th>{head}</tr></thead><tbody>"
     ]
     blanks = "<td></td>" * len(columns)
-    for ex, text in zip(lesson.exercises, texts, strict=True):
-        parts.append(f'<tr><td class="num">{ex.number}</td><td>{text.title}</td>{blanks}</tr>')
+    for ex, item in zip(lesson.exercises, texts, strict=True):
+        parts.append(f'<tr><td class="num">{ex.number}</td><td>{item.title}</td>{blanks}</tr>')
     parts.append("</tbody></table></section>")
     return parts
 
@@ -498,7 +321,7 @@ def _record_table(
 def _overview_parts(plan: Plan, registry: Registry) -> list[str]:
     req = plan.request
     lang = req.lang
-    t = _T[lang]
+    t = section(lang, "doc")
     name = _esc(req.name)
     title = t["plan_title"].format(name=name)
     summary = [
@@ -532,7 +355,18 @@ def _overview_parts(plan: Plan, registry: Registry) -> list[str]:
     parts.append(_chart(plan, counts, t))
     parts.append(f'<p class="meta">{t[note]}</p></section>')
 
-    # Dimensions: what each is, its score, its share of the plan.
+    parts.extend(_dimension_table(plan, counts, t))
+    parts.extend(_schedule(plan, registry, t))
+    parts.extend(_how_to_use(plan, t))
+    return parts
+
+
+def _dimension_table(plan: Plan, counts: Mapping[str, int], t: Mapping[str, str]) -> list[str]:
+    """Dimensions: what each is, its score (assessment mode), its share of the plan."""
+    req = plan.request
+    lang = req.lang
+    assessment = req.mode == "assessment"
+    parts: list[str] = []
     score_head = f"<th>{t['score_col']}</th>" if assessment else ""
     parts.append(
         f"<section><h2>{t['dims']}</h2><table><thead><tr><th>{t['dim_col']}</th>"
@@ -549,8 +383,13 @@ def _overview_parts(plan: Plan, registry: Registry) -> list[str]:
             f'{score}<td class="num">{counts[dim]}</td></tr>'
         )
     parts.append("</tbody></table></section>")
+    return parts
 
-    # Schedule.
+
+def _schedule(plan: Plan, registry: Registry, t: Mapping[str, str]) -> list[str]:
+    """Every lesson: week, number, date, level, its exercises and a link to its plan."""
+    lang = plan.request.lang
+    parts: list[str] = []
     parts.append(
         f"<section><h2>{t['schedule']}</h2><table><thead><tr><th>{t['week_col']}</th>"
         f"<th>{t['lesson_col']}</th><th>{t['date_col']}</th><th>{t['level_col']}</th>"
@@ -571,8 +410,14 @@ def _overview_parts(plan: Plan, registry: Registry) -> list[str]:
             f'<td>{tag}{titles}</td><td><a href="{href}">{t["open"]}</a></td></tr>'
         )
     parts.append("</tbody></table></section>")
+    return parts
 
-    # How to use, and what the plan does not promise.
+
+def _how_to_use(plan: Plan, t: Mapping[str, str]) -> list[str]:
+    """How to use the plan, and what it does not promise."""
+    lang = plan.request.lang
+    assessment = plan.request.mode == "assessment"
+    parts: list[str] = []
     fourth = (
         t["use_assessment"].format(later=_retest_phrase(plan, lang))
         if plan.retest_lessons

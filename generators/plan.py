@@ -53,15 +53,16 @@ a bijection, so the seeds within a plan are distinct, not just likely so.
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from generators.dimensions import DIMENSIONS
 from generators.request import PlanRequest
-from generators.worksheets.base import DIMENSIONS, MAX_LEVEL, ExerciseSpec, WorksheetKind
+from generators.worksheets import REGISTRY
+from generators.worksheets.base import MAX_LEVEL, ExerciseSpec, Registry, WorksheetKind
 
-Registry = Mapping[str, WorksheetKind]
+AnyRegistry = Registry[WorksheetKind]
 
 _M64 = (1 << 64) - 1
 _N = len(DIMENSIONS)
@@ -237,37 +238,14 @@ def level_adjustments(req: PlanRequest) -> tuple[int, ...]:
 # -- registry access ------------------------------------------------------------
 
 
-def _kinds_by_dimension(registry: Registry | None, age: int) -> list[list[tuple[str, object]]]:
-    """Per dimension (DIMENSIONS order), the usable kinds as (registry key, kind), sorted by key.
-
-    The real registry is asked through ``generators.worksheets.kinds_for``;
-    any other mapping (tests) is filtered by dimension and age range, falling
-    back to the kinds of that dimension nearest in age so it is never empty.
-    """
-    select = None
-    if registry is None:
-        from generators import worksheets
-
-        registry = worksheets.REGISTRY
-        select = worksheets.kinds_for
-    else:
-        real = sys.modules.get("generators.worksheets")
-        if real is not None and registry is getattr(real, "REGISTRY", None):
-            select = real.kinds_for
-    key_of = {id(kind): key for key, kind in registry.items()}
-    lists: list[list[tuple[str, object]]] = []
+def _kinds_by_dimension(registry: AnyRegistry, age: int) -> list[list[WorksheetKind]]:
+    """Per dimension (DIMENSIONS order), the kinds the registry offers for ``age``, by key."""
+    lists: list[list[WorksheetKind]] = []
     for dim in DIMENSIONS:
-        if select is not None:
-            kinds = [(key_of[id(k)], k) for k in select(dim, age)]
-        else:
-            own = [(key, k) for key, k in registry.items() if k.dimension == dim]
-            kinds = [(key, k) for key, k in own if k.min_age <= age <= k.max_age]
-            if not kinds and own:
-                gap = min(max(k.min_age - age, age - k.max_age) for _, k in own)
-                kinds = [(key, k) for key, k in own if max(k.min_age - age, age - k.max_age) == gap]
+        kinds = registry.kinds_for(dim, age)
         if not kinds:
             raise LookupError(f"the worksheet registry has no kind for dimension {dim!r}")
-        lists.append(sorted(kinds, key=lambda pair: pair[0]))
+        lists.append(sorted(kinds, key=lambda kind: kind.name))
     return lists
 
 
@@ -362,36 +340,101 @@ def _rank(seed: int, salt: int) -> list[int]:
 # -- the builder ---------------------------------------------------------------------
 
 
-def build_plan(req: PlanRequest, registry: Registry | None = None) -> Plan:
+class _Picker:
+    """Turns a lesson's dimensions into exercises: kind, variant, level and seed.
+
+    It holds the rotations that run across the whole plan (kinds per
+    dimension, variants per kind, the exercise ordinal behind every seed),
+    so lessons must be asked for in plan order.
+    """
+
+    def __init__(self, req: PlanRequest, kinds: list[list[WorksheetKind]]) -> None:
+        self.req = req
+        self.kinds = kinds
+        self.seed = req.seed
+        self.base = base_level(req.age)
+        self.adjust = level_adjustments(req)
+        self.kind_turn = [mix64(self.seed ^ (0xC0FFEE + i)) for i in range(_N)]
+        self.variant_turn: dict[str, int] = {}
+        self.ordinal = 0
+
+    def exercise(self, number: int, d: int, gain: int) -> Exercise:
+        """The next exercise of dimension ``d`` (index into DIMENSIONS) at position ``number``."""
+        options = self.kinds[d]
+        turn = self.kind_turn[d]
+        self.kind_turn[d] = turn + 1
+        kind = options[turn % len(options)]
+        key = kind.name
+        variants = kind.variants or ("",)
+        vturn = self.variant_turn.get(key, self.seed % 997)
+        self.variant_turn[key] = vturn + 1
+        spec = ExerciseSpec(
+            kind=key,
+            level=clamp_level(self.base + self.adjust[d] + gain),
+            age=self.req.age,
+            seed=mix64((self.seed + self.ordinal) & _M64),
+            lang=self.req.lang,
+            variant=variants[vturn % len(variants)],
+        )
+        self.ordinal += 1
+        return Exercise(number, DIMENSIONS[d], key, spec)
+
+    def lesson(self, where: tuple[int, int, int, date | None], dims: Sequence[int]) -> Lesson:
+        """A training lesson at ``where`` = (week, number in week, index, date)."""
+        week, _, index, _ = where
+        gain = week_gain(week)
+        order = _arrange(list(dims), mix64(self.seed + index))
+        exercises = tuple(self.exercise(n, d, gain) for n, d in enumerate(order, start=1))
+        return Lesson(*where, clamp_level(self.base + gain), exercises)
+
+
+def _retest(baseline: Lesson, where: tuple[int, int, int, date | None]) -> Lesson:
+    """A retest lesson at ``where``: the baseline's exercises again (see module doc)."""
+    exercises = tuple(
+        Exercise(e.number, e.dimension, e.kind, e.spec, True) for e in baseline.exercises
+    )
+    return Lesson(*where, baseline.level, exercises)
+
+
+def _where(
+    req: PlanRequest, index: int, offsets: Sequence[int]
+) -> tuple[int, int, int, date | None]:
+    """(week, number in week, index, date) of lesson ``index`` (1-based)."""
+    per_week = req.lessons_per_week
+    week = (index - 1) // per_week + 1
+    number_in_week = index - (week - 1) * per_week
+    when = (
+        req.start_date + timedelta(days=7 * (week - 1) + offsets[number_in_week - 1])
+        if req.start_date is not None
+        else None
+    )
+    return week, number_in_week, index, when
+
+
+def build_plan(req: PlanRequest, registry: AnyRegistry = REGISTRY) -> Plan:
     """The plan for ``req``: a pure function of the request and the registry.
 
-    ``registry`` defaults to ``generators.worksheets.REGISTRY`` (imported
-    here, so tests can pass a small fake without the real kinds).
+    ``registry`` is the real one unless a test passes a small fake. Block by
+    block (module doc): quotas, the baseline's dimensions fixed in the first
+    block, then the lessons dealt and turned into exercises in plan order.
     """
-    kinds = _kinds_by_dimension(registry, req.age)
-    seed = req.seed
+    picker = _Picker(req, _kinds_by_dimension(registry, req.age))
     per_week = req.lessons_per_week
     per_lesson = req.exercises_per_lesson
     weights = dimension_weights(req)
-    adjust = level_adjustments(req)
-    base = base_level(req.age)
     retests = retest_indexes(req.weeks, per_week, per_lesson) if req.mode == "assessment" else ()
-    block = block_weeks(per_week, per_lesson)
     offsets = day_offsets(per_week)
 
     so_far = [0] * _N
-    kind_turn = [mix64(seed ^ (0xC0FFEE + i)) for i in range(_N)]  # per-dimension rotation
-    variant_turn: dict[str, int] = {}
     baseline_dims: list[int] = []  # lesson 1's dimensions, when retests exist
     baseline: Lesson | None = None
     lessons: list[Lesson] = []
-    ordinal = 0
 
-    for first_week in range(1, req.weeks + 1, block):
-        last_week = min(first_week + block - 1, req.weeks)
+    for first_week in range(1, req.weeks + 1, block_weeks(per_week, per_lesson)):
+        last_week = min(first_week + block_weeks(per_week, per_lesson) - 1, req.weeks)
         first = (first_week - 1) * per_week + 1
         last = last_week * per_week
-        rank = _rank(seed, first_week)
+        rank = _rank(req.seed, first_week)
         capacity = (last - first + 1) * per_lesson
         cover = capacity >= _N
 
@@ -400,73 +443,25 @@ def build_plan(req: PlanRequest, registry: Registry | None = None) -> Plan:
             # fixed lessons; it is then fixed like the retests that copy it.
             owed = _quotas(capacity, [0] * _N, cover, weights, so_far, rank)
             baseline_dims = _deal(owed, 1, per_lesson, weights, rank)[0]
-        fixed_lessons = [
-            i for i in range(first, last + 1) if i in retests or (i == 1 and baseline_dims)
-        ]
-        fixed = [0] * _N
-        for _ in fixed_lessons:
-            for d in baseline_dims:
-                fixed[d] += 1
+        n_fixed = sum(
+            1 for i in range(first, last + 1) if i in retests or (i == 1 and baseline_dims)
+        )
+        fixed = [baseline_dims.count(d) * n_fixed for d in range(_N)]
         quota = _quotas(capacity, fixed, cover, weights, so_far, rank)
         for i in range(_N):
             so_far[i] += quota[i]
         owed = [quota[i] - fixed[i] for i in range(_N)]
-        dealt = iter(_deal(owed, last - first + 1 - len(fixed_lessons), per_lesson, weights, rank))
+        dealt = iter(_deal(owed, last - first + 1 - n_fixed, per_lesson, weights, rank))
 
         for index in range(first, last + 1):
-            week = (index - 1) // per_week + 1
-            number_in_week = index - (week - 1) * per_week
-            when = (
-                req.start_date + timedelta(days=7 * (week - 1) + offsets[number_in_week - 1])
-                if req.start_date is not None
-                else None
-            )
+            where = _where(req, index, offsets)
             if index in retests and baseline is not None:
-                lessons.append(
-                    Lesson(
-                        week,
-                        number_in_week,
-                        index,
-                        when,
-                        baseline.level,
-                        tuple(
-                            Exercise(e.number, e.dimension, e.kind, e.spec, True)
-                            for e in baseline.exercises
-                        ),
-                    )
-                )
+                lessons.append(_retest(baseline, where))
                 continue
             dims = baseline_dims if index == 1 and baseline_dims else next(dealt)
-            gain = week_gain(week)
-            exercises = []
-            for number, d in enumerate(_arrange(list(dims), mix64(seed + index)), start=1):
-                options = kinds[d]
-                turn = kind_turn[d]
-                kind_turn[d] = turn + 1
-                key, kind = options[turn % len(options)]
-                variants = getattr(kind, "variants", ()) or ("",)
-                vturn = variant_turn.get(key, seed % 997)
-                variant_turn[key] = vturn + 1
-                spec = ExerciseSpec(
-                    kind=key,
-                    level=clamp_level(base + adjust[d] + gain),
-                    age=req.age,
-                    seed=mix64((seed + ordinal) & _M64),
-                    lang=req.lang,
-                    variant=variants[vturn % len(variants)],
-                )
-                ordinal += 1
-                exercises.append(Exercise(number, DIMENSIONS[d], key, spec))
-            lesson = Lesson(
-                week,
-                number_in_week,
-                index,
-                when,
-                clamp_level(base + gain),
-                tuple(exercises),
-            )
+            lesson = picker.lesson(where, dims)
             if index == 1 and baseline_dims:
                 baseline = lesson
             lessons.append(lesson)
 
-    return Plan(req, tuple(lessons), seed, retests)
+    return Plan(req, tuple(lessons), req.seed, retests)

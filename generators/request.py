@@ -45,11 +45,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import MappingProxyType
 
+from generators.dimensions import DIMENSIONS, LANGS
 from generators.errors import PlanstreamError
-from generators.worksheets.base import DIMENSIONS
+from generators.texts import text
 
 MODES: tuple[str, ...] = ("assessment", "focus")
-LANGS: tuple[str, ...] = ("zh", "en")
 FIELDS: tuple[str, ...] = (
     "name",
     "mode",
@@ -259,7 +259,7 @@ class PlanRequest:
         if not _blank(lang):
             kwargs["lang"] = _word(lang)
         kwargs["start_date"] = _coerce_date(data.get("start_date"))
-        return cls(**kwargs)  # type: ignore[arg-type]
+        return cls(**kwargs)  # type: ignore[arg-type]  # coerced values; __post_init__ checks
 
     @classmethod
     def from_canonical(cls, data: Mapping[str, object] | bytes | str) -> PlanRequest:
@@ -273,7 +273,7 @@ class PlanRequest:
                 data = json.loads(data)
             except ValueError as exc:
                 raise ValidationError(None, "invalid", "canonical request is not JSON") from exc
-        return cls.from_mapping(data)  # type: ignore[arg-type]
+        return cls.from_mapping(data)  # type: ignore[arg-type]  # JSON of any shape; checked there
 
     # -- canonical form ----------------------------------------------------
 
@@ -308,9 +308,7 @@ class PlanRequest:
     @property
     def archive_root(self) -> str:
         """Top folder of the archive, as the replaced system named its downloads."""
-        if self.lang == "en":
-            return f"{self.name} - {self.weeks}-week training plan"
-        return f"{self.name}\u2014{self.weeks}周训练方案"
+        return text(self.lang, "names.archive_root", name=self.name, weeks=self.weeks)
 
     @property
     def filename(self) -> str:
@@ -375,7 +373,7 @@ def _coerce_scores(value: object, flat: Mapping[str, object]) -> dict[str, objec
             raise ValidationError(f"scores.{key}", "invalid", "dimension given more than once")
         number = _coerce_int(f"scores.{key}", raw, SCORE_RANGE)
         if number is not None:
-            scores[key] = number  # type: ignore[index]
+            scores[key] = number
     return scores
 
 

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 try:
     import resource
 except ImportError:  # pragma: no cover - not on Linux
-    resource = None  # type: ignore[assignment]
+    resource = None  # type: ignore[assignment]  # callers test for None off Linux
 
 from .errors import Busy
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -271,7 +271,7 @@ def load_config(
         return value if value is not None else _env(name, env)
 
     kw: dict[str, object] = {}
-    converters = {
+    converters: dict[str, Callable[[str], object]] = {
         "host": str,
         "port": int,
         "library": str,
@@ -307,7 +307,7 @@ def load_config(
         kw["secrets"] = _secrets(args.secret, args.secret_file, env)
     except ValueError as exc:
         parser.error(str(exc))
-    cfg = Config(**kw)  # type: ignore[arg-type]
+    cfg = Config(**kw)  # type: ignore[arg-type]  # kw's values are typed by their converters
     if cfg.memory_budget <= 0:
         parser.error("--memory-budget: must be positive")
     if not 0 < cfg.link_ttl <= 3650 * 86400:

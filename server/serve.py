@@ -71,6 +71,7 @@ class ConnectionGuard:
         self._made = server.connection_made
         self._lost = server.connection_lost
         # The server is the handlers' manager: they call these two on it.
+        # (mypy forbids assigning to a method; wrapping these two is the point here)
         server.connection_made = self._connection_made  # type: ignore[method-assign]
         server.connection_lost = self._connection_lost  # type: ignore[method-assign]
 
@@ -127,8 +128,8 @@ class Running:
     @property
     def port(self) -> int:
         server = self.site._server
-        assert server is not None
-        return int(server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+        assert isinstance(server, asyncio.Server)  # a TCPSite always runs one
+        return int(server.sockets[0].getsockname()[1])
 
 
 async def start(app: web.Application, host: str, port: int) -> Running:

@@ -1,14 +1,30 @@
 """Worksheet generators: the registry of kinds and the choice of kinds per dimension.
 
-Each kind implements ``base.WorksheetKind`` (through ``page.Kind``). The
+Each kind is a ``page.Kind`` (which implements ``base.WorksheetKind``). The
 registry's order is fixed here, so ``kinds_for`` is deterministic and a plan
 built from it is the same in every process.
+
+Adding a kind, the checklist:
+
+1. A module here with a ``page.Kind`` subclass: ``name`` (the registry key),
+   ``dimension`` (its title comes from the catalogues), ages and
+   variants; the hooks ``_data`` (every random choice, from
+   ``random.Random(spec.seed)``), ``_sheet_body``/``_key_body`` and their
+   bounds ``_sheet_bound``/``_key_bound`` (measured with ``svg.widest`` from
+   the very texts drawn, never counted by hand); ``minutes``,
+   ``instructions``, ``how_to_run``, ``key_note``.
+2. Its texts under ``[kind.<name>]`` in both ``generators/texts/zh.toml``
+   and ``en.toml`` (same keys, same placeholders; the catalogue test checks).
+3. An instance in ``_KINDS`` below (the order is part of every plan: append).
+4. A key test in ``tests/generators/test_worksheet_keys.py`` that reads the
+   sheet back and checks the key against it; ``test_worksheets.py`` then
+   checks sizes, ages and rendering of the new kind by itself.
 """
 
 from __future__ import annotations
 
 from .auditory_script import AuditoryScript
-from .base import DIMENSIONS, MAX_LEVEL, Doc, ExerciseSpec, WorksheetKind, pad_to
+from .base import MAX_LEVEL, Doc, ExerciseSpec, Registry, WorksheetKind, pad_to
 from .cancellation import Cancellation, HanziCancellation
 from .digit_span import DigitSpan
 from .dual_task import DualTask
@@ -20,39 +36,39 @@ from .stroop import Stroop
 from .tangled_lines import TangledLines
 from .trail_making import TrailMaking
 
-_KINDS: tuple[Kind, ...] = (
-    Schulte(),
-    RedBlack(),
-    Cancellation(),
-    HanziCancellation(),
-    TrailMaking(),
-    Maze(),
-    TangledLines(),
-    DigitSpan(),
-    Stroop(),
-    SpotDifference(),
-    AuditoryScript(),
-    DualTask(),
+REGISTRY: Registry[Kind] = Registry(
+    (
+        Schulte(),
+        RedBlack(),
+        Cancellation(),
+        HanziCancellation(),
+        TrailMaking(),
+        Maze(),
+        TangledLines(),
+        DigitSpan(),
+        Stroop(),
+        SpotDifference(),
+        AuditoryScript(),
+        DualTask(),
+    )
 )
+"""Every kind, by registry key, in the order plans rotate through them."""
 
-REGISTRY: dict[str, WorksheetKind] = {k.name: k for k in _KINDS}
 
-
-def kinds_for(dimension: str, age: int) -> list[WorksheetKind]:
+def kinds_for(dimension: str, age: int) -> list[Kind]:
     """Kinds that train ``dimension`` and suit ``age``, in registry order (never empty)."""
-    if dimension not in DIMENSIONS:
-        raise ValueError(f"unknown dimension {dimension!r}")
     if not MIN_AGE <= age <= MAX_AGE:
         raise ValueError(f"age {age} outside {MIN_AGE}..{MAX_AGE}")
-    return [k for k in _KINDS if k.dimension == dimension and k.min_age <= age <= k.max_age]
+    return REGISTRY.kinds_for(dimension, age)
 
 
 __all__ = [
-    "DIMENSIONS",
     "MAX_LEVEL",
     "REGISTRY",
     "Doc",
     "ExerciseSpec",
+    "Kind",
+    "Registry",
     "WorksheetKind",
     "kinds_for",
     "pad_to",

@@ -25,6 +25,8 @@ import random
 from dataclasses import dataclass
 from typing import ClassVar
 
+from generators.texts import section, text
+
 from .base import ExerciseSpec
 from .page import Kind, ramp
 from .svg import blen, esc, num, widest
@@ -49,6 +51,13 @@ _ZH_POOL = (
     "门",
 )
 _EN_POOL = ("B", "C", "D", "F", "G", "H", "J", "K", "L", "M", "N", "P", "R", "S", "T")
+_MAX_START = 99
+"""Above any start the counting rule can print (at most 57 items + 29)."""
+
+
+def _pool(lang: str) -> tuple[str, ...]:
+    """The sounds read in the target variant: stimuli (data), not catalogue text."""
+    return _ZH_POOL if lang == "zh" else _EN_POOL
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +82,6 @@ def _rule(text: str) -> str:
 class AuditoryScript(Kind):
     name = "auditory_script"
     dimension = "auditory"
-    title: ClassVar[dict[str, str]] = {"zh": "听觉注意（老师读稿）", "en": "Listening script"}
     variants = ("skip", "target")
     css: ClassVar[str] = (
         ".ai{font-size:6px;text-anchor:middle}.ix{font-size:2.6px;fill:#999;text-anchor:middle}"
@@ -103,36 +111,35 @@ class AuditoryScript(Kind):
     def _skip(self, spec: ExerciseSpec, rng: random.Random) -> _Data:
         n, k = self.size_of(spec)
         full = n + k
-        zh = spec.lang == "zh"
+        t = section(spec.lang, "kind.auditory_script")
         if spec.level >= 7 and spec.age >= 8:
             start = full + rng.randrange(0, 30)
             seq = list(range(start, start - full, -1))
-            rule = f"从 {start} 开始倒着数" if zh else f"Count down from {start}"
+            rule = t["count_down"].format(start=start)
         elif spec.level >= 4 and spec.age >= 7:
             start = rng.randrange(2, 31)
             seq = list(range(start, start + full))
-            rule = f"从 {start} 开始往上数" if zh else f"Count up from {start}"
+            rule = t["count_up"].format(start=start)
         else:
             seq = list(range(1, full + 1))
-            rule = "从 1 开始往上数" if zh else "Count up from 1"
+            rule = t["count_up"].format(start=1)
         # k skipped positions, at least three apart, never the first or the last
         picks = sorted(rng.sample(range(1, full - 1 - 2 * (k - 1)), k))
         skipped = {p + 2 * i for i, p in enumerate(picks)}
         items = [str(v) for i, v in enumerate(seq) if i not in skipped]
         react = tuple(p - i for i, p in enumerate(sorted(skipped)))  # next item read
-        suffix = "，漏掉的数不读" if zh else ", leaving out the gaps as printed"
-        return _Data(tuple(items), react, rule + suffix)
+        return _Data(tuple(items), react, rule + t["skip_suffix"])
 
     def _target(self, spec: ExerciseSpec, rng: random.Random) -> _Data:
         n, t = self.size_of(spec)
-        zh = spec.lang == "zh"
-        pool = list(_ZH_POOL if zh else _EN_POOL)
+        texts = section(spec.lang, "kind.auditory_script")
+        pool = list(_pool(spec.lang))
         target = rng.choice(pool)
         pool.remove(target)
         if spec.level < 7:
             units: list[tuple[str, ...]] = [(target,)] * t
             units += [(rng.choice(pool),) for _ in range(n - t)]
-            rule = f"目标：{target}" if zh else f"Target: {target}"
+            rule = texts["target"].format(target=target)
         else:
             cue = rng.choice(pool)
             pool.remove(cue)
@@ -141,11 +148,7 @@ class AuditoryScript(Kind):
             units += [(cue, rng.choice(pool)) for _ in range(lures)]
             units += [(rng.choice(pool), target) for _ in range(lures)]
             units += [(rng.choice(pool),) for _ in range(n - 2 * t - 4 * lures)]
-            rule = (
-                f"提示字：{cue}　目标：{target}（{cue} 后面紧跟 {target} 才举手）"
-                if zh
-                else f"Cue: {cue}  Target: {target} (hand up only for {target} right after {cue})"
-            )
+            rule = texts["cue_target"].format(cue=cue, target=target)
         rng.shuffle(units)
         items = tuple(ch for unit in units for ch in unit)
         if spec.level < 7:
@@ -171,23 +174,19 @@ class AuditoryScript(Kind):
         return f'<g class="ix">{idx}</g><g class="ai">', "</g>"
 
     def _widest_rule(self, spec: ExerciseSpec) -> str:
-        zh = spec.lang == "zh"
+        t = section(spec.lang, "kind.auditory_script")
         if self.variant_of(spec) == "skip":
-            return (
-                ("从 99 开始往上数，漏掉的数不读")
-                if zh
-                else ("Count down from 99, leaving out the gaps as printed")
-            )
+            rules = (t["count_down"], t["count_up"])
+            return max((r.format(start=_MAX_START) + t["skip_suffix"] for r in rules), key=blen)
+        item = self._widest_item(spec)
         if spec.level < 7:
-            return "目标：山" if zh else "Target: B"
-        if zh:
-            return "提示字：山　目标：水（山 后面紧跟 水 才举手）"
-        return "Cue: B  Target: C (hand up only for C right after B)"
+            return t["target"].format(target=item)
+        return t["cue_target"].format(cue=item, target=item)
 
     def _widest_item(self, spec: ExerciseSpec) -> str:
         if self.variant_of(spec) == "skip":
-            return "99"
-        return "山" if spec.lang == "zh" else "B"
+            return str(_MAX_START)
+        return max(_pool(spec.lang), key=blen)
 
     def _sheet_bound(self, spec: ExerciseSpec) -> int:
         n, _ = self.size_of(spec)
@@ -198,32 +197,26 @@ class AuditoryScript(Kind):
     def _sheet_body(self, spec: ExerciseSpec, data: _Data) -> str:
         head, tail = self._grid_fixed(len(data.items))
         out = [_rule(data.rule), head]
-        for i, text in enumerate(data.items):
+        for i, item in enumerate(data.items):
             x, y = self._xy(i)
-            out.append(_item(x, y, i + 1, text))
+            out.append(_item(x, y, i + 1, item))
         out.append(tail)
         return "".join(out)
 
     def _summary(self, spec: ExerciseSpec, n: int, react: tuple[int, ...]) -> str:
         """Count line, then the positions ten to a line, below the script."""
-        zh = spec.lang == "zh"
-        skip = self.variant_of(spec) == "skip"
-        if zh:
-            act = "拍手" if skip else "举手"
-            head = f"应{act} {len(react)} 次，位置（序号）："
-        else:
-            act = "claps" if skip else "hands up"
-            head = f"{len(react)} {act}, at items:"
+        react_key = "react_skip" if self.variant_of(spec) == "skip" else "react_target"
+        head = text(spec.lang, f"kind.auditory_script.{react_key}", n=len(react))
         y = _Y0 + (-(-n // _PER_LINE)) * _DY + 2.0
         out = [
             f'<text x="15" y="{num(y)}" class="i" data-role="total" '
             f'data-count="{len(react)}">{head}</text>'
         ]
-        sep = "、" if zh else ", "
+        sep = text(spec.lang, "doc.list_sep")
         for line in range(-(-len(react) // _PER_LINE)):
             chunk = react[line * _PER_LINE : (line + 1) * _PER_LINE]
-            text = sep.join(str(i + 1) for i in chunk)
-            out.append(f'<text x="15" y="{num(y + 7 * (line + 1))}" class="i">{text}</text>')
+            numbers = sep.join(str(i + 1) for i in chunk)
+            out.append(f'<text x="15" y="{num(y + 7 * (line + 1))}" class="i">{numbers}</text>')
         return "".join(out)
 
     def _key_bound(self, spec: ExerciseSpec) -> int:
@@ -249,38 +242,11 @@ class AuditoryScript(Kind):
     def instructions(self, spec: ExerciseSpec) -> str:
         skip = self.variant_of(spec) == "skip"
         ax = not skip and spec.level >= 7
-        if spec.lang == "zh":
-            if skip:
-                return "认真听老师数数。如果老师漏掉了一个数，就马上拍一下手。"
-            if ax:
-                return "认真听老师读字。只有提示字后面紧跟着目标字时才举手，其他时候不举手。"
-            return "认真听老师读字，一听到目标字就举手。"
-        if skip:
-            return "Listen to the teacher counting. If a number is left out, clap at once."
-        if ax:
-            return (
-                "Listen to the letters. Raise your hand only when the target comes right "
-                "after the cue, never otherwise."
-            )
-        return "Listen to the letters and raise your hand as soon as you hear the target."
+        which = "skip" if skip else "ax" if ax else "target"
+        return text(spec.lang, f"kind.auditory_script.instructions_{which}")
 
     def how_to_run(self, spec: ExerciseSpec) -> str:
-        if spec.lang == "zh":
-            return (
-                "这一页是老师的读稿，不给孩子看。孩子背对或闭眼，老师约每秒读一项，语速均匀，"
-                "不要在该反应处停顿或加重。对照答案记录：该反应却没反应（漏报）和不该反应却"
-                "反应（误报）的次数。"
-            )
-        return (
-            "This page is the teacher's script; the child does not see it. The child turns "
-            "away or closes their eyes; read about one item per second, evenly, without "
-            "pausing or stressing where a reaction is due. With the key, note misses and "
-            "false alarms."
-        )
+        return text(spec.lang, "kind.auditory_script.how_to_run")
 
     def key_note(self, spec: ExerciseSpec) -> str:
-        if spec.lang == "zh":
-            return "红圈为孩子应当反应的位置，下方列出序号和总次数。"
-        return (
-            "Red rings mark where the child should react; positions and the count are listed below."
-        )
+        return text(spec.lang, "kind.auditory_script.key_note")

@@ -15,20 +15,11 @@ machine, any day; the answer key is computed from the same data as the sheet.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
-DIMENSIONS: tuple[str, ...] = (
-    "span",
-    "sustained",
-    "selective",
-    "shifting",
-    "divided",
-    "auditory",
-    "working_memory",
-    "visual_tracking",
-)
+from generators.dimensions import DIMENSIONS
 
 MAX_LEVEL = 10
 """Difficulty runs 1..MAX_LEVEL; the plan steps it by at most one per lesson."""
@@ -59,14 +50,37 @@ class Doc:
 
 
 class WorksheetKind(Protocol):
-    """One kind of exercise: its metadata, its sheet and its answer key."""
+    """One kind of exercise: its metadata, its sheet and its answer key.
 
-    name: str  # registry key, ASCII, e.g. "schulte"
-    dimension: str  # one of DIMENSIONS
-    title: dict[str, str]  # {"zh": "舒尔特方格", "en": "Schulte table"}
-    min_age: int
-    max_age: int
-    variants: tuple[str, ...]  # allowed ExerciseSpec.variant values ("" if none)
+    The metadata are read-only properties here so that a kind may declare
+    them as class attributes (``page.Kind`` does).
+    """
+
+    @property
+    def name(self) -> str:
+        """Registry key, ASCII, e.g. "schulte"."""
+        ...
+
+    @property
+    def dimension(self) -> str:
+        """One of ``DIMENSIONS``."""
+        ...
+
+    @property
+    def title(self) -> Mapping[str, str]:
+        """Title per language, from the catalogues: {"zh": "舒尔特方格", "en": "Schulte table"}."""
+        ...
+
+    @property
+    def min_age(self) -> int: ...
+
+    @property
+    def max_age(self) -> int: ...
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        """Allowed ``ExerciseSpec.variant`` values ("" if none)."""
+        ...
 
     def minutes(self, spec: ExerciseSpec) -> int:
         """Time box printed on the sheet and used by the lesson timeline."""
@@ -87,6 +101,53 @@ class WorksheetKind(Protocol):
     def answer_key(self, spec: ExerciseSpec) -> Doc:
         """The answer key, computed from the same data as the sheet."""
         ...
+
+
+K = TypeVar("K", bound=WorksheetKind, covariant=True)
+
+
+class Registry(Mapping[str, K], Generic[K]):
+    """The worksheet kinds a plan is built from, by registry key, in a fixed order.
+
+    Why an object rather than a dict: the planner asks it which kinds suit a
+    dimension and an age (``kinds_for``), so a test can hand the planner a
+    registry of a few fake kinds and the real one is never probed for.
+    """
+
+    def __init__(self, kinds: Iterable[K]) -> None:
+        self._kinds: dict[str, K] = {}
+        for kind in kinds:
+            if kind.dimension not in DIMENSIONS:
+                raise ValueError(f"{kind.name}: unknown dimension {kind.dimension!r}")
+            if kind.name in self._kinds:
+                raise ValueError(f"two kinds are named {kind.name!r}")
+            self._kinds[kind.name] = kind
+
+    def __getitem__(self, key: str) -> K:
+        return self._kinds[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._kinds)
+
+    def __len__(self) -> int:
+        return len(self._kinds)
+
+    def kinds_for(self, dimension: str, age: int) -> list[K]:
+        """Kinds that train ``dimension`` and suit ``age``, in registry order.
+
+        When no kind of the dimension suits the age, the kinds nearest to it
+        in age are given instead, so a plan never lacks a dimension; the real
+        registry covers every age (a test checks it). Empty only when the
+        registry has no kind of the dimension at all.
+        """
+        if dimension not in DIMENSIONS:
+            raise ValueError(f"unknown dimension {dimension!r}")
+        own = [k for k in self._kinds.values() if k.dimension == dimension]
+        fit = [k for k in own if k.min_age <= age <= k.max_age]
+        if fit or not own:
+            return fit
+        gap = min(max(k.min_age - age, age - k.max_age) for k in own)
+        return [k for k in own if max(k.min_age - age, age - k.max_age) == gap]
 
 
 def pad_to(body: str, size: int) -> bytes:

@@ -19,6 +19,8 @@ import random
 from dataclasses import dataclass
 from typing import ClassVar
 
+from generators.texts import text
+
 from .base import ExerciseSpec
 from .page import LEFT, RIGHT, Kind, ramp
 from .svg import blen, esc, num, shape_defs, use, widest
@@ -124,8 +126,7 @@ class _CancelKind(Kind):
         Deterministic, so its bytes are measured exactly by the bound.
         """
         _, dy, size = self._geometry(p)
-        zh = spec.lang == "zh"
-        label = "目标：" if zh else "Targets:"
+        label = text(spec.lang, "cancel.targets")
         head = [
             shape_defs(round(size * 0.45, 2)) if p.shapes else "",
             f'<text x="{LEFT}" y="69" class="i">{label}</text>',
@@ -208,9 +209,10 @@ class _CancelKind(Kind):
         return self._grid_bound(spec, p, key=True) + hits + counts + total + fixed
 
     def _total(self, spec: ExerciseSpec, n: int) -> str:
-        text = f"合计：{n}" if spec.lang == "zh" else f"Total: {n}"
+        total = text(spec.lang, "cancel.total", n=n)
         return (
-            f'<text x="{RIGHT}" y="69" class="i e" data-role="total" data-count="{n}">{text}</text>'
+            f'<text x="{RIGHT}" y="69" class="i e" data-role="total" '
+            f'data-count="{n}">{total}</text>'
         )
 
     def _key_body(self, spec: ExerciseSpec, data: _Data) -> str:
@@ -237,16 +239,7 @@ class _CancelKind(Kind):
         return min(m, 3 if spec.age < 6 else 4 if spec.age < 9 else 5)
 
     def key_note(self, spec: ExerciseSpec) -> str:
-        if spec.lang == "zh":
-            return (
-                "红圈为应划掉的目标，右侧方框为每行目标数，右上角为合计。"
-                "评分：划对数、漏划数、错划数；注意每分钟竖线处的进度变化。"
-            )
-        return (
-            "Red circles mark the targets; the boxes give each row's count, the total is "
-            "top right. Score hits, misses and false marks, and how the pace changes "
-            "between the minute lines."
-        )
+        return text(spec.lang, "cancel.key_note")
 
 
 # --- Bourdon: digits and symbols (sustained attention) ----------------------
@@ -261,7 +254,6 @@ class Cancellation(_CancelKind):
 
     name = "cancellation"
     dimension = "sustained"
-    title: ClassVar[dict[str, str]] = {"zh": "划消练习", "en": "Cancellation"}
     variants = ("digits", "symbols")
     variant_min_age: ClassVar[dict[str, int]] = {"digits": 5}
 
@@ -293,33 +285,10 @@ class Cancellation(_CancelKind):
         return "8"
 
     def instructions(self, spec: ExerciseSpec) -> str:
-        shapes = self.variant_of(spec) == "symbols"
-        if spec.lang == "zh":
-            what = "图形" if shapes else "数字"
-            return (
-                f"从第一行开始，一行一行从左到右看，把和“目标”一样的{what}划掉，不跳行。"
-                "听到老师说“画线”，就在正看着的地方画一条竖线，然后接着做。"
-            )
-        what = "shape" if shapes else "digit"
-        return (
-            f"Go row by row, left to right, and cross out every {what} that matches a target. "
-            "When the teacher says “line”, draw a short line where you are and carry on."
-        )
+        return text(spec.lang, f"kind.cancellation.instructions_{self.variant_of(spec)}")
 
     def how_to_run(self, spec: ExerciseSpec) -> str:
-        m = self.minutes(spec)
-        if spec.lang == "zh":
-            return (
-                f"共 {m} 分钟。开始计时后，每满 1 分钟说一声“画线”，孩子在当前位置画竖线，"
-                "由此看出每分钟的进度是否稳定。结束后对照答案统计划对、漏划和错划，"
-                "可请孩子把每行找到的个数写在右侧方框里。重点看前后几分钟是否同样专注。"
-            )
-        return (
-            f"{m} minutes in all. Say “line” at every full minute; the child marks the spot, "
-            "which shows whether the pace holds. Afterwards count hits, misses and false marks "
-            "with the key; the child may write each row's count in the box. What matters is "
-            "steadiness across the minutes."
-        )
+        return text(spec.lang, "kind.cancellation.how_to_run", m=self.minutes(spec))
 
 
 # --- look-alike 汉字 / letters (selective attention) --------------------------
@@ -359,7 +328,6 @@ class HanziCancellation(_CancelKind):
 
     name = "hanzi_cancellation"
     dimension = "selective"
-    title: ClassVar[dict[str, str]] = {"zh": "找相似字", "en": "Look-alike letters"}
     min_age = 5
     variants = ("hanzi", "letters")
 
@@ -392,26 +360,7 @@ class HanziCancellation(_CancelKind):
         return "未" if self.variant_of(spec) == "hanzi" else "W"
 
     def instructions(self, spec: ExerciseSpec) -> str:
-        if spec.lang == "zh":
-            what = "字" if self.variant_of(spec) == "hanzi" else "字母"
-            return (
-                f"看清上面的目标{what}，一行一行从左到右找，只划掉和它一模一样的{what}。"
-                f"小心长得很像的{what}，它们不要划。"
-            )
-        what = "character" if self.variant_of(spec) == "hanzi" else "letter"
-        return (
-            f"Look closely at the target {what}. Go row by row, left to right, and cross out "
-            f"only the {what}s exactly like it. Watch out for look-alikes."
-        )
+        return text(spec.lang, f"kind.hanzi_cancellation.instructions_{self.variant_of(spec)}")
 
     def how_to_run(self, spec: ExerciseSpec) -> str:
-        if spec.lang == "zh":
-            return (
-                "开始前请孩子说一说目标和相似字哪里不同（如“未”上短下长，“末”上长下短）。"
-                "计时完成，对照答案统计划对、漏划和错划；错划多说明需要放慢、看清再划。"
-            )
-        return (
-            "Before starting, ask the child how the target differs from its look-alikes "
-            "(b and d face different ways). Time the sheet, then count hits, misses and false "
-            "marks with the key; many false marks mean: slow down and look twice."
-        )
+        return text(spec.lang, "kind.hanzi_cancellation.how_to_run")

@@ -18,8 +18,11 @@ import random
 from dataclasses import dataclass
 from typing import ClassVar
 
+from generators.texts import section, text
+
 from .base import ExerciseSpec
 from .page import Kind
+from .svg import blen
 
 _TRIALS = 2
 _LENGTHS = 4
@@ -37,7 +40,6 @@ def _spaced(seq: str) -> str:
 class DigitSpan(Kind):
     name = "digit_span"
     dimension = "working_memory"
-    title: ClassVar[dict[str, str]] = {"zh": "数字记忆（顺背 / 倒背）", "en": "Digit span"}
     variants = ("forward", "backward")
     variant_min_age: ClassVar[dict[str, int]] = {"backward": 5}
     css: ClassVar[str] = (
@@ -77,13 +79,13 @@ class DigitSpan(Kind):
 
     def _card_frames(self, spec: ExerciseSpec) -> list[tuple[str, str]]:
         """Per card: text before the digits and after them (both deterministic)."""
-        zh = spec.lang == "zh"
+        t = section(spec.lang, "kind.digit_span")
         out = []
         for i, n in enumerate(self.lengths(spec)):
             col, row = i % 2, i // 2
             x, y = 15.0 + col * 92.0, 64.0 + row * 54.0
-            head = f"第 {i + 1} 题 · {n} 个数字" if zh else f"Card {i + 1} · {n} digits"
-            rec = "□ 对　　□ 错" if zh else "□ right    □ wrong"
+            head = t["card"].format(i=i + 1, n=n)
+            rec = t["tick"]
             before = (
                 f'<rect x="{x}" y="{y}" width="88" height="50" rx="3" class="cd"/>'
                 f'<text x="{x + 4}" y="{y + 7}" class="ch">{head}</text>'
@@ -96,7 +98,7 @@ class DigitSpan(Kind):
     def _sheet_bound(self, spec: ExerciseSpec) -> int:
         total = 0
         for (before, after), n in zip(self._card_frames(spec), self.lengths(spec), strict=True):
-            total += len((before + after).encode()) + n + len('">') + len(_spaced("0" * n))
+            total += blen(before + after) + n + len('">') + len(_spaced("0" * n))
         return total
 
     def _sheet_body(self, spec: ExerciseSpec, data: _Data) -> str:
@@ -108,29 +110,30 @@ class DigitSpan(Kind):
     # -- key -----------------------------------------------------------------
 
     def _key_line(self, spec: ExerciseSpec, i: int) -> tuple[str, str]:
-        zh = spec.lang == "zh"
         y = 72.0 + i * 22.0
-        label = f"第 {i + 1} 题：" if zh else f"Card {i + 1}: "
+        label = text(spec.lang, "kind.digit_span.key_label", i=i + 1)
         return (
             f'<text x="20" y="{y}" class="ka" data-card="{i + 1}" data-answer="',
             label,
         )
 
     def _key_bound(self, spec: ExerciseSpec) -> int:
+        arrow = blen(text(spec.lang, "kind.digit_span.arrow"))
         total = 0
         for i, n in enumerate(self.lengths(spec)):
             before, label = self._key_line(spec, i)
-            width = n + len('">') + len(label.encode()) + 2 * len(_spaced("0" * n))
-            total += len(before) + width + len("  →  ") + 2 + len("</text>")
+            width = n + len('">') + blen(label) + 2 * len(_spaced("0" * n))
+            total += blen(before) + width + arrow + len("</text>")
         return total
 
     def _key_body(self, spec: ExerciseSpec, data: _Data) -> str:
         backward = self.variant_of(spec) == "backward"
+        arrow = text(spec.lang, "kind.digit_span.arrow")
         out = []
         for i, seq in enumerate(data.cards):
             before, label = self._key_line(spec, i)
             answer = self._answer(seq, backward)
-            out.append(f'{before}{answer}">{label}{_spaced(seq)}  →  {_spaced(answer)}</text>')
+            out.append(f'{before}{answer}">{label}{_spaced(seq)}{arrow}{_spaced(answer)}</text>')
         return "".join(out)
 
     # -- texts ---------------------------------------------------------------
@@ -139,38 +142,10 @@ class DigitSpan(Kind):
         return 5
 
     def instructions(self, spec: ExerciseSpec) -> str:
-        backward = self.variant_of(spec) == "backward"
-        if spec.lang == "zh":
-            if backward:
-                return "仔细听老师读的数字，等老师读完，再把这些数字倒过来说一遍（最后一个先说）。"
-            return "仔细听老师读的数字，等老师读完，再按同样的顺序说一遍。"
-        if backward:
-            return (
-                "Listen to the numbers. When the teacher stops, say them backwards "
-                "(the last one first)."
-            )
-        return "Listen to the numbers. When the teacher stops, say them in the same order."
+        return text(spec.lang, f"kind.digit_span.instructions_{self.variant_of(spec)}")
 
     def how_to_run(self, spec: ExerciseSpec) -> str:
-        if spec.lang == "zh":
-            return (
-                "这是老师用的卡片，不给孩子看。每秒读一个数字，语调平稳，不分组、不重复。"
-                "孩子说完在卡片上勾“对”或“错”。同一长度两题都错就停止；"
-                "孩子最后答对的长度就是本次的记忆广度，和孩子自己上次比较。"
-            )
-        return (
-            "These are the teacher's cards; the child does not see them. Read one digit per "
-            "second in an even voice, no grouping, no repeats. Tick right or wrong after each "
-            "answer. Stop when both cards of a length are wrong; the longest length answered "
-            "correctly is today's span, compared with the child's own last one."
-        )
+        return text(spec.lang, "kind.digit_span.how_to_run")
 
     def key_note(self, spec: ExerciseSpec) -> str:
-        backward = self.variant_of(spec) == "backward"
-        if spec.lang == "zh":
-            return "箭头右边是孩子应说出的答案" + (
-                "（倒背：顺序完全反过来）。" if backward else "。"
-            )
-        return "Right of the arrow is the expected answer" + (
-            " (backward: the exact reverse)." if backward else "."
-        )
+        return text(spec.lang, f"kind.digit_span.key_note_{self.variant_of(spec)}")

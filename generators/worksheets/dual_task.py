@@ -21,6 +21,8 @@ import random
 from dataclasses import dataclass
 from typing import ClassVar
 
+from generators.texts import section, text
+
 from .base import ExerciseSpec
 from .page import Kind, ramp
 from .svg import blen, num, shape_defs, use, widest
@@ -48,7 +50,6 @@ def _ring(x: float, y: float, i: int) -> str:
 class DualTask(Kind):
     name = "dual_task"
     dimension = "divided"
-    title: ClassVar[dict[str, str]] = {"zh": "一心二用", "en": "Two things at once"}
     variants = ("trace", "clap")
     css: ClassVar[str] = (
         ".rd{fill:none;stroke:#e4e4e4;stroke-width:9;stroke-linejoin:round;stroke-linecap:round}"
@@ -114,32 +115,25 @@ class DualTask(Kind):
                 xs.reverse()
             for x in xs:
                 road.append((x, _Y0 + lane * gap + rng.uniform(-wiggle, wiggle)))
-        items = [(x, y, s, 1) for (x, y), s in zip(road, shapes, strict=True)]
+        on_road = [(x, y, s, 1) for (x, y), s in zip(road, shapes, strict=True)]
         for _ in range(extra):  # decoys between lanes: same shape, not on the road
             lane = rng.randrange(lanes - 1)
             x = rng.uniform(_X0 + 8, _X1 - 8)
-            items.append((x, _Y0 + (lane + 0.5) * gap, target, 0))
-        return _Data(target, tuple(items), tuple(road), ())
+            on_road.append((x, _Y0 + (lane + 0.5) * gap, target, 0))
+        return _Data(target, tuple(on_road), tuple(road), ())
 
     # -- drawing -------------------------------------------------------------
 
     def _labels(self, spec: ExerciseSpec) -> dict[str, str]:
-        zh = spec.lang == "zh"
+        t = section(spec.lang, "kind.dual_task")
         if self.variant_of(spec) == "trace":
             return {
-                "sample": "样例：" if zh else "Count:",
-                "start": "起点" if zh else "Start",
-                "end": "终点" if zh else "End",
-                "answer": "路上的样例图形共 ____ 个" if zh else "Shapes like the sample: ____",
+                "sample": t["trace_sample"],
+                "start": t["start"],
+                "end": t["end"],
+                "answer": t["trace_answer"],
             }
-        return {
-            "sample": "样例：" if zh else "Circle:",
-            "answer": (
-                "老师拍手 ____ 次　　我圈了 ____ 个"
-                if zh
-                else "Claps heard: ____     Shapes circled: ____"
-            ),
-        }
+        return {"sample": t["clap_sample"], "answer": t["clap_answer"]}
 
     def _fixed(self, spec: ExerciseSpec) -> tuple[str, str]:
         lab = self._labels(spec)
@@ -194,18 +188,17 @@ class DualTask(Kind):
         return "".join(out)
 
     def _summary(self, spec: ExerciseSpec, count: int, claps: tuple[int, ...]) -> str:
-        zh = spec.lang == "zh"
+        t = section(spec.lang, "kind.dual_task")
         line = (
             f'<text x="120" y="70" class="i" data-role="total" data-count="{count}">'
-            f"{'答案：' if zh else 'Answer: '}{count}</text>"
+            f"{t['answer'].format(n=count)}</text>"
         )
         if self.variant_of(spec) == "trace":
             return line
-        times = ("、" if zh else ", ").join(str(s) for s in claps)
-        head = f"拍手 {len(claps)} 次，时间（秒）：" if zh else f"{len(claps)} claps, at seconds: "
+        times = text(spec.lang, "doc.list_sep").join(str(s) for s in claps)
         return line + (
             f'<text x="15" y="268" class="i" data-role="claps" data-count="{len(claps)}">'
-            f"{head}{times}</text>"
+            f"{t['claps'].format(n=len(claps), times=times)}</text>"
         )
 
     def _key_bound(self, spec: ExerciseSpec) -> int:
@@ -229,62 +222,10 @@ class DualTask(Kind):
     # -- texts ---------------------------------------------------------------
 
     def instructions(self, spec: ExerciseSpec) -> str:
-        trace = self.variant_of(spec) == "trace"
-        if spec.lang == "zh":
-            if trace:
-                return (
-                    "用笔从“起点”沿着小路一直画到“终点”，笔不离开小路；一边画，一边数路上"
-                    "有几个和样例一样的图形（路外的不算），最后把数写在下面。"
-                )
-            return (
-                "把和样例一样的图形都圈出来。同时竖起耳朵：老师每拍一次手，你就在心里记一次，"
-                "最后写下老师一共拍了几次。"
-            )
-        if trace:
-            return (
-                "Draw along the road from Start to End without leaving it, and count the shapes "
-                "on the road that match the sample (not those off the road). Write the number."
-            )
-        return (
-            "Circle every shape like the sample. Listen too: count the teacher's claps in your "
-            "head, and write how many there were at the end."
-        )
+        return text(spec.lang, f"kind.dual_task.instructions_{self.variant_of(spec)}")
 
     def how_to_run(self, spec: ExerciseSpec) -> str:
-        trace = self.variant_of(spec) == "trace"
-        if spec.lang == "zh":
-            if trace:
-                return (
-                    "两件事都算分：画线是否一直在路上（出路次数），数得是否准确。"
-                    "不许用手指点着数，也不许先数后画。对照答案核对数目，记录用时。"
-                )
-            return (
-                "按答案页上的时间（秒）拍手，拍得清楚、节奏不规律。孩子不能停笔去数。"
-                "两件事都算分：拍手次数是否说对，圈对、漏圈和圈错各多少。"
-            )
-        if trace:
-            return (
-                "Both tasks count: staying on the road (note each exit) and the right total. "
-                "No pointing with a finger, no counting first and drawing later. Check the "
-                "number with the key and note the time."
-            )
-        return (
-            "Clap at the seconds listed on the key, clearly and at irregular moments. The "
-            "child keeps circling while listening. Score both: the clap count and circled "
-            "hits, misses and false marks."
-        )
+        return text(spec.lang, f"kind.dual_task.how_to_run_{self.variant_of(spec)}")
 
     def key_note(self, spec: ExerciseSpec) -> str:
-        if spec.lang == "zh":
-            if self.variant_of(spec) == "trace":
-                return "红圈为路上应数的图形，右上为正确数目；路外的相同图形不算。"
-            return "红圈为应圈出的图形，右上为数目；下方是拍手次数和拍手时间（秒）。"
-        if self.variant_of(spec) == "trace":
-            return (
-                "Red rings mark the shapes to count on the road, the total is top right; "
-                "matching shapes off the road do not count."
-            )
-        return (
-            "Red rings mark the shapes to circle, the total is top right; the clap count and "
-            "clap times (seconds) are below."
-        )
+        return text(spec.lang, f"kind.dual_task.key_note_{self.variant_of(spec)}")

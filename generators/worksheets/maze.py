@@ -20,6 +20,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import ClassVar
 
+from generators.texts import section, text
+
 from .base import ExerciseSpec
 from .page import Kind, ramp
 from .svg import blen, num, widest
@@ -128,7 +130,6 @@ def solve(rows: int, cols: int, east: list[bool], south: list[bool], a: int, b: 
 class Maze(Kind):
     name = "maze"
     dimension = "visual_tracking"
-    title: ClassVar[dict[str, str]] = {"zh": "走迷宫", "en": "Maze"}
     css: ClassVar[str] = (
         ".mw{fill:none;stroke:#222;stroke-linecap:square}"
         ".ms{fill:none;stroke:#d62728;stroke-linejoin:round;stroke-opacity:.8}"
@@ -166,7 +167,8 @@ class Maze(Kind):
         return inner + 2 * s.cols - 2 + 2 * s.rows
 
     def _labels(self, spec: ExerciseSpec) -> tuple[str, str]:
-        return ("入口", "出口") if spec.lang == "zh" else ("Start", "Exit")
+        t = section(spec.lang, "kind.maze")
+        return t["entrance"], t["exit"]
 
     def _walls(self, s: _Shape, d: _Data) -> str:
         x0, y0, cell = s.x0, s.y0, s.cell
@@ -252,29 +254,10 @@ class Maze(Kind):
         return 2 + self.shape(spec).cols // 5
 
     def instructions(self, spec: ExerciseSpec) -> str:
-        if spec.lang == "zh":
-            return (
-                "从“入口”进去，先用眼睛找路，再用笔沿着通道画到“出口”。"
-                "线不能穿过墙；走进死路就退回来，换一条路。"
-            )
-        return (
-            "Go in at “Start”. Find the way with your eyes first, then draw it with your "
-            "pencil to “Exit”. Do not cross a wall; at a dead end, go back and try another way."
-        )
+        return text(spec.lang, "kind.maze.instructions")
 
     def how_to_run(self, spec: ExerciseSpec) -> str:
-        if spec.lang == "zh":
-            return (
-                "鼓励孩子先用眼睛“走”一遍再下笔，这正是视觉追踪的练习。记录用时、"
-                "碰墙或穿墙次数；完成后让孩子用手指沿答案红线再走一遍，说说哪里走错了。"
-            )
-        return (
-            "Encourage the child to “walk” the maze with their eyes before drawing: that is "
-            "the visual-tracking practice. Note time and wall touches; afterwards the child "
-            "follows the red route on the key with a finger and says where they went wrong."
-        )
+        return text(spec.lang, "kind.maze.how_to_run")
 
     def key_note(self, spec: ExerciseSpec) -> str:
-        if spec.lang == "zh":
-            return "红线为从入口到出口的唯一通路。"
-        return "The red line is the one route from start to exit."
+        return text(spec.lang, "kind.maze.key_note")

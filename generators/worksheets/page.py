@@ -21,30 +21,23 @@ Strategy: a document is ``frame head + body + frame tail``, padded to its size.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar
 
-from .base import DIMENSIONS, MAX_LEVEL, Doc, ExerciseSpec, pad_to
+from generators.dimensions import DIMENSIONS, LANGS, dimension_name
+from generators.texts import by_lang, section, text
+
+from .base import MAX_LEVEL, Doc, ExerciseSpec, pad_to
 from .svg import FONT, blen, esc, wrap
 
 SHEET = "sheet"
 KEY = "key"
-LANGS = ("zh", "en")
 MIN_AGE = 4
 MAX_AGE = 14
 _EM_PER_LINE = 41.0  # 180 mm of 4.2 mm text, less room for an overhanging comma
 SLACK = 8
 """Bytes added to every bound so the pad comment ("<!---->", 7 B) always fits."""
-
-DIMENSION_LABELS: dict[str, dict[str, str]] = {
-    "span": {"zh": "注意广度", "en": "Attention span"},
-    "sustained": {"zh": "注意稳定性", "en": "Sustained attention"},
-    "selective": {"zh": "注意选择性", "en": "Selective attention"},
-    "shifting": {"zh": "注意转移", "en": "Attention shifting"},
-    "divided": {"zh": "注意分配", "en": "Divided attention"},
-    "auditory": {"zh": "听觉注意", "en": "Auditory attention"},
-    "working_memory": {"zh": "工作记忆", "en": "Working memory"},
-    "visual_tracking": {"zh": "视觉追踪", "en": "Visual tracking"},
-}
 
 # Page geometry (mm). The body of every sheet is drawn inside BODY.
 LEFT, RIGHT = 15.0, 195.0
@@ -58,25 +51,6 @@ _CSS = (
     ".f{font-size:2.8px;fill:#888;text-anchor:middle}.sep{stroke:#999;stroke-width:.3}"
     ".e{text-anchor:end}"
 )
-
-_TEXT = {
-    "zh": {
-        "name": "姓名：____________　日期：____________",
-        "time": "限时 {m} 分钟",
-        "level": "{dim} · 第 {level} 级 · 编号 {code}",
-        "key": "答案 · {title}",
-        "foot": "planstream 专注力训练 · 练习纸只用于注意力练习，不是考试，也不评定学业成绩",
-        "foot_key": "planstream 专注力训练 · 答案页，供老师或家长使用",
-    },
-    "en": {
-        "name": "Name: ______________   Date: ______________",
-        "time": "Time: {m} min",
-        "level": "{dim} · level {level} · No. {code}",
-        "key": "Answer key · {title}",
-        "foot": "planstream attention training · practice material, not a test or a grade",
-        "foot_key": "planstream attention training · answer key for the teacher or parent",
-    },
-}
 
 _CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud safely
 CODE_WIDTH = 6
@@ -119,7 +93,6 @@ class Kind:
 
     name: ClassVar[str]
     dimension: ClassVar[str]
-    title: ClassVar[dict[str, str]]
     min_age: ClassVar[int] = MIN_AGE
     max_age: ClassVar[int] = MAX_AGE
     variants: ClassVar[tuple[str, ...]] = ("",)
@@ -130,6 +103,12 @@ class Kind:
 
     def __init__(self) -> None:
         assert self.dimension in DIMENSIONS, self.dimension
+        self._title = MappingProxyType(by_lang(f"kind.{self.name}.title", LANGS))
+
+    @property
+    def title(self) -> Mapping[str, str]:
+        """The kind's title per language, from ``[kind.<name>] title`` in the catalogues."""
+        return self._title
 
     # -- protocol ------------------------------------------------------------
 
@@ -158,7 +137,7 @@ class Kind:
 
     def record(self, spec: ExerciseSpec) -> str:
         """Extra field printed right of the name line, e.g. time taken."""
-        return "用时：______ 秒" if spec.lang == "zh" else "Time taken: ______ s"
+        return text(spec.lang, "page.record")
 
     def default_variant(self, age: int, lang: str) -> str:
         """Variant used when ``spec.variant`` is empty or too hard for the age."""
@@ -223,11 +202,11 @@ class Kind:
     def frame(self, spec: ExerciseSpec, part: str) -> tuple[str, str]:
         """Head and tail of the page; depends on the seed only through the fixed-width code."""
         lang = spec.lang
-        t = _TEXT[lang]
+        t = section(lang, "page")
         title = self.title[lang]
         code = sheet_code(spec.seed)
         meta = t["level"].format(
-            dim=DIMENSION_LABELS[self.dimension][lang], level=spec.level, code=code
+            dim=dimension_name(self.dimension, lang), level=spec.level, code=code
         )
         head = [
             '<svg xmlns="http://www.w3.org/2000/svg" width="210mm" height="297mm" '

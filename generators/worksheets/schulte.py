@@ -17,6 +17,8 @@ import random
 from dataclasses import dataclass
 from typing import ClassVar
 
+from generators.texts import section, text
+
 from .base import ExerciseSpec
 from .page import BODY_BOTTOM, Kind, ramp
 from .svg import blen, num, text_em, widest
@@ -115,8 +117,7 @@ class _TableKind(Kind):
         cell = _SIDE / n
         fs = self._font(grid, cell)
         head = _grid_lines(n, _X0, _Y0, _SIDE, "g") + f'<g class="sg" font-size="{fs}">'
-        zh = spec.lang == "zh"
-        rec = "第 {i} 次：______ 秒" if zh else "Try {i}: ______ s"
+        rec = section(spec.lang, "kind.schulte")["try"]
         y = BODY_BOTTOM - 20.0
         tail = "</g>" + "".join(
             f'<text x="{20 + 60 * i}" y="{y}" class="i">{rec.format(i=i + 1)}</text>'
@@ -202,7 +203,6 @@ class Schulte(_TableKind):
 
     name = "schulte"
     dimension = "span"
-    title: ClassVar[dict[str, str]] = {"zh": "舒尔特方格", "en": "Schulte table"}
     variants = ("digits", "letters", "hanzi")
     variant_min_age: ClassVar[dict[str, int]] = {"letters": 6, "hanzi": 6}
 
@@ -231,37 +231,13 @@ class Schulte(_TableKind):
     def instructions(self, spec: ExerciseSpec) -> str:
         labels = self._grid(spec).labels
         first, second, last = labels[0], labels[1], labels[-1]
-        if spec.lang == "zh":
-            return (
-                f"眼睛看着表格中间，用手指按顺序指出 {first}、{second}……一直到 {last}，"
-                "边指边小声读出来。尽量不转头，用眼睛的余光去找。"
-            )
-        return (
-            f"Keep your eyes near the centre. Point to {first}, {second} … up to {last} "
-            "in order and say each one quietly. Try not to turn your head."
-        )
+        return text(spec.lang, "kind.schulte.instructions", first=first, second=second, last=last)
 
     def how_to_run(self, spec: ExerciseSpec) -> str:
-        if spec.lang == "zh":
-            return (
-                "表格放在孩子眼前 30–40 厘米处。老师说“开始”时计时，孩子按顺序指出并读出，"
-                "找完停表，记下用时和指错次数。可连做 2–3 次，每次换一张新表；只和孩子自己"
-                "之前的用时比较，不和别人比较。"
-            )
-        return (
-            "Hold the table 30–40 cm from the child. Start the timer on “go”; the child "
-            "points and says each item in order; stop when the last is found and note the "
-            "time and the number of wrong points. Repeat 2–3 times with a fresh table; "
-            "compare only with the child's own earlier times."
-        )
+        return text(spec.lang, "kind.schulte.how_to_run")
 
     def key_note(self, spec: ExerciseSpec) -> str:
-        if spec.lang == "zh":
-            return "蓝线按顺序连接各格；下表列出每一项所在的（行，列），从左上角数起。"
-        return (
-            "The blue line joins the cells in order; the table gives each item's "
-            "(row, column), counted from the top left."
-        )
+        return text(spec.lang, "kind.schulte.key_note")
 
 
 class RedBlack(_TableKind):
@@ -269,7 +245,6 @@ class RedBlack(_TableKind):
 
     name = "schulte_redblack"
     dimension = "shifting"
-    title: ClassVar[dict[str, str]] = {"zh": "红黑方格（戈尔博夫表）", "en": "Red–black table"}
     min_age = 7
 
     def size_n(self, spec: ExerciseSpec) -> int:
@@ -294,8 +269,8 @@ class RedBlack(_TableKind):
         return _Grid(n, labels, colours, tuple(order))
 
     def _entry_text(self, grid: _Grid, label: int, r: int, c: int, lang: str) -> str:
-        colour = grid.colours[label]
-        name = ("红" if colour == "r" else "黑") if lang == "zh" else colour.upper()
+        t = section(lang, "kind.schulte_redblack")
+        name = t["red"] if grid.colours[label] == "r" else t["black"]
         return f"{name}{grid.labels[label]}→({r + 1},{c + 1})"
 
     def minutes(self, spec: ExerciseSpec) -> int:
@@ -303,33 +278,16 @@ class RedBlack(_TableKind):
 
     def instructions(self, spec: ExerciseSpec) -> str:
         red, black = self._counts(spec)
-        if spec.lang == "zh":
-            return (
-                f"红数从小到大、黑数从大到小，交替着找：红 1、黑 {black}、红 2、黑 {black - 1}"
-                f"……直到红 {red}。用手指指出并读出颜色和数字。"
-            )
-        return (
-            f"Alternate red numbers going up with black numbers going down: red 1, black "
-            f"{black}, red 2, black {black - 1} … up to red {red}. Point and say each one."
+        return text(
+            spec.lang,
+            "kind.schulte_redblack.instructions",
+            red=red,
+            black=black,
+            black_next=black - 1,
         )
 
     def how_to_run(self, spec: ExerciseSpec) -> str:
-        if spec.lang == "zh":
-            return (
-                "先确认孩子能分清红色和黑色。讲清规则后计时，孩子边指边读（如“红 3”“黑 20”），"
-                "顺序错了就提醒从错处接着找。记录总用时和错误次数，与孩子自己上次的成绩比较。"
-            )
-        return (
-            "Check first that the child tells red from black. Explain the rule, start the "
-            "timer; the child points and says each item (“red 3”, “black 20”). On a slip, "
-            "prompt them to go on from there. Note the time and errors; compare only with the "
-            "child's own last result."
-        )
+        return text(spec.lang, "kind.schulte_redblack.how_to_run")
 
     def key_note(self, spec: ExerciseSpec) -> str:
-        if spec.lang == "zh":
-            return "蓝线按正确顺序连接各格；下表依次列出每一步的颜色、数字和（行，列）。"
-        return (
-            "The blue line joins the cells in the right order; the table lists each "
-            "step's colour, number and (row, column)."
-        )
+        return text(spec.lang, "kind.schulte_redblack.key_note")

@@ -18,6 +18,8 @@ import random
 from dataclasses import dataclass
 from typing import ClassVar
 
+from generators.texts import section, text
+
 from .base import ExerciseSpec
 from .page import Kind, ramp
 from .svg import BLUE, GREEN, RED, YELLOW, blen, num, shape_defs, widest
@@ -46,7 +48,6 @@ def _ring(x: float, y: float, r: int, c: int, rad: float) -> str:
 class SpotDifference(Kind):
     name = "spot_difference"
     dimension = "selective"
-    title: ClassVar[dict[str, str]] = {"zh": "找不同", "en": "Spot the difference"}
     css: ClassVar[str] = (
         ".sf{fill:none;stroke:#999;stroke-width:.4}.sd{fill:none;stroke:#d62728;stroke-width:.8}"
         ".gl{font-size:4.2px;font-weight:700}"
@@ -86,9 +87,9 @@ class SpotDifference(Kind):
 
     def _frame(self, spec: ExerciseSpec) -> tuple[str, str, str]:
         """(defs + grid A open, between the grids, end) — all deterministic."""
-        zh = spec.lang == "zh"
         _, _, rad = self._geom(spec)
-        la, lb = ("图一", "图二") if zh else ("Picture 1", "Picture 2")
+        t = section(spec.lang, "kind.spot_difference")
+        la, lb = t["picture_a"], t["picture_b"]
         box = '<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="2" class="sf"/>'
         head = (
             shape_defs(rad)
@@ -120,10 +121,10 @@ class SpotDifference(Kind):
         return head + self._grid(spec, data.a, _YA) + mid + self._grid(spec, data.b, _YB) + end
 
     def _count(self, spec: ExerciseSpec, d: int) -> str:
-        text = f"共 {d} 处不同" if spec.lang == "zh" else f"{d} differences"
+        count = text(spec.lang, "kind.spot_difference.count", d=d)
         return (
             f'<text x="190" y="{_YB - 4}" class="gl e" data-role="total" '
-            f'data-count="{d}">{text}</text>'
+            f'data-count="{d}">{count}</text>'
         )
 
     def _key_bound(self, spec: ExerciseSpec) -> int:
@@ -152,30 +153,10 @@ class SpotDifference(Kind):
         return 2 + self.size_of(spec)[2] // 3
 
     def instructions(self, spec: ExerciseSpec) -> str:
-        d = self.size_of(spec)[2]
-        if spec.lang == "zh":
-            return (
-                f"上下两幅图有 {d} 处不一样（形状或颜色）。一格一格对照着看，"
-                "在图二中把不一样的地方圈出来。"
-            )
-        return (
-            f"The two pictures differ in {d} places (shape or colour). Compare them cell by "
-            "cell and circle each difference in picture 2."
-        )
+        return text(spec.lang, "kind.spot_difference.instructions", d=self.size_of(spec)[2])
 
     def how_to_run(self, spec: ExerciseSpec) -> str:
-        if spec.lang == "zh":
-            return (
-                "请彩色打印。引导孩子按行有序对照，而不是到处乱看。计时完成，"
-                "对照答案统计找对、漏找和圈错的数目；没找全时可提示“还有 2 处”。"
-            )
-        return (
-            "Print in colour. Guide the child to compare row by row rather than glance "
-            "around. Time the sheet; count found, missed and wrong circles with the key. If "
-            "some are missing, you may hint “two more to find”."
-        )
+        return text(spec.lang, "kind.spot_difference.how_to_run")
 
     def key_note(self, spec: ExerciseSpec) -> str:
-        if spec.lang == "zh":
-            return "红圈标出两幅图中所有不同之处。"
-        return "Red rings mark every difference, in both pictures."
+        return text(spec.lang, "kind.spot_difference.key_note")

@@ -20,17 +20,23 @@ import random
 from dataclasses import dataclass
 from typing import ClassVar
 
+from generators.texts import section, text
+
 from .base import ExerciseSpec
 from .page import Kind, ramp
 from .svg import BLUE, GREEN, RED, YELLOW, blen, num, widest
 
 _COLOURS = ("red", "yellow", "blue", "green")
 _INK = {"red": RED, "yellow": YELLOW, "blue": BLUE, "green": GREEN}
-_WORDS = {
-    "zh": {"red": "红", "yellow": "黄", "blue": "蓝", "green": "绿"},
-    "en": {"red": "red", "yellow": "yellow", "blue": "blue", "green": "green"},
-}
-_SAY = {"zh": {"sun": "晚上", "moon": "白天"}, "en": {"sun": "night", "moon": "day"}}
+_PICTURES = ("sun", "moon")
+
+
+def _words(lang: str) -> dict[str, str]:
+    """Colour key -> the printed colour word in ``lang`` (catalogue ``word_<colour>``)."""
+    t = section(lang, "kind.stroop")
+    return {c: t[f"word_{c}"] for c in _COLOURS}
+
+
 _X0, _X1, _Y0, _Y1 = 30.0, 180.0, 76.0, 272.0
 
 # Sun: disc with eight rays; moon: crescent. Both centred on (0, 0), radius ~14.
@@ -65,7 +71,6 @@ def _answer(x: float, y: float, r: int, c: int, key: str, text: str) -> str:
 class Stroop(Kind):
     name = "stroop"
     dimension = "selective"
-    title: ClassVar[dict[str, str]] = {"zh": "颜色与字（斯特鲁普）", "en": "Colour–word Stroop"}
     variants = ("words", "daynight")
     variant_min_age: ClassVar[dict[str, int]] = {"words": 6}
     css: ClassVar[str] = ".sw{font-weight:700;text-anchor:middle}.sk{text-anchor:middle}"
@@ -133,7 +138,7 @@ class Stroop(Kind):
         if self.variant_of(spec) == "daynight":
             item = widest(_picture, 888.8, 888.8, 9, 9, "moon")
         else:
-            word = max(_WORDS[spec.lang].values(), key=blen)
+            word = max(_words(spec.lang).values(), key=blen)
             item = widest(_word, 888.8, 888.8, 9, 9, RED, word)
         return blen(self._open(spec, False)) + len("</g>") + rows * cols * item
 
@@ -141,7 +146,7 @@ class Stroop(Kind):
         fs = self._geom(spec)[2]
         out = [self._open(spec, False)]
         pictures = self.variant_of(spec) == "daynight"
-        words = _WORDS[spec.lang]
+        words = _words(spec.lang)
         for (r, c, x, y), word, ink in zip(self._cells(spec), data.words, data.inks, strict=True):
             if pictures:
                 out.append(_picture(x, y, r, c, ink))
@@ -151,13 +156,12 @@ class Stroop(Kind):
         return "".join(out)
 
     def _answer_text(self, spec: ExerciseSpec, ink: str) -> str:
-        if ink in _SAY["zh"]:
-            return _SAY[spec.lang][ink]
-        return _WORDS[spec.lang][ink]
+        key = f"say_{ink}" if ink in _PICTURES else f"word_{ink}"
+        return text(spec.lang, f"kind.stroop.{key}")
 
     def _key_bound(self, spec: ExerciseSpec) -> int:
         rows, cols = self.grid(spec)
-        keys = ("sun", "moon") if self.variant_of(spec) == "daynight" else _COLOURS
+        keys = _PICTURES if self.variant_of(spec) == "daynight" else _COLOURS
         item = max(
             widest(_answer, 888.8, 888.8, 9, 9, self._say_key(k), self._answer_text(spec, k))
             for k in keys
@@ -184,36 +188,10 @@ class Stroop(Kind):
         return 2 if rows * cols <= 30 else 3
 
     def instructions(self, spec: ExerciseSpec) -> str:
-        daynight = self.variant_of(spec) == "daynight"
-        if spec.lang == "zh":
-            if daynight:
-                return "反着说：看到太阳说“晚上”，看到月亮说“白天”。从左到右，一个一个说。"
-            return "不要读字，要说出字的颜色。从左到右、一行一行说。比如用蓝色写的“红”，要说“蓝”。"
-        if daynight:
-            return (
-                "Say the opposite: for a sun say “night”, for a moon say “day”. "
-                "Go left to right, one by one."
-            )
-        return (
-            "Don't read the words: say the colour of the ink, row by row, left to right. "
-            "For “red” printed in blue, say “blue”."
-        )
+        return text(spec.lang, f"kind.stroop.instructions_{self.variant_of(spec)}")
 
     def how_to_run(self, spec: ExerciseSpec) -> str:
-        if spec.lang == "zh":
-            return (
-                "请彩色打印。先确认孩子能说出四种颜色（分不清红绿的孩子改用昼夜版）。"
-                "先练第一行，再计时做全部；记录用时、说错后自己改正和未改正的次数。"
-                "说错时不打断，结束后一起看答案。"
-            )
-        return (
-            "Print in colour. Check the child can name the four colours (use the day–night "
-            "version if red and green are hard to tell apart). Practise the first row, then "
-            "time the whole sheet; note the time and errors, self-corrected or not. Do not "
-            "interrupt; go through the key together afterwards."
-        )
+        return text(spec.lang, "kind.stroop.how_to_run")
 
     def key_note(self, spec: ExerciseSpec) -> str:
-        if spec.lang == "zh":
-            return "每格写的是孩子应说出的答案，位置与练习纸一一对应。"
-        return "Each cell holds the answer the child should say, in the same place as on the sheet."
+        return text(spec.lang, "kind.stroop.key_note")

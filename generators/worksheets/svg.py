@@ -18,6 +18,8 @@ import math
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 
+from generators.texts import text
+
 FONT = "'Noto Sans CJK SC','Source Han Sans SC','PingFang SC','Microsoft YaHei',sans-serif"
 """Generic CJK-capable family list; no font is ever fetched by URL."""
 
@@ -114,16 +116,12 @@ def wrap(text: str, em_per_line: float) -> list[str]:
 # fixed width. Fill and stroke are left to the <use> (or its group) so one
 # definition serves outlined and coloured variants.
 
-SHAPE_NAMES: tuple[dict[str, str], ...] = (
-    {"zh": "圆形", "en": "circle"},
-    {"zh": "正方形", "en": "square"},
-    {"zh": "三角形", "en": "triangle"},
-    {"zh": "菱形", "en": "diamond"},
-    {"zh": "五角星", "en": "star"},
-    {"zh": "十字", "en": "cross"},
-    {"zh": "六边形", "en": "hexagon"},
-    {"zh": "倒三角形", "en": "down triangle"},
-)
+
+def shape_name(shape: int, lang: str) -> str:
+    """The name of shape ``shape`` (0..7, as in ``shape_defs``) in ``lang``, from the catalogue."""
+    if not 0 <= shape < 8:
+        raise ValueError(f"no shape {shape}")
+    return text(lang, f"shape.{shape}")
 
 
 def _poly(points: Iterable[tuple[float, float]]) -> str:

@@ -16,6 +16,8 @@ import random
 from dataclasses import dataclass
 from typing import ClassVar
 
+from generators.texts import text
+
 from .base import ExerciseSpec
 from .page import Kind, ramp
 from .svg import blen, num, widest
@@ -51,7 +53,6 @@ def _y_of(i: int, k: int) -> float:
 class TangledLines(Kind):
     name = "tangled_lines"
     dimension = "visual_tracking"
-    title: ClassVar[dict[str, str]] = {"zh": "乱线追踪", "en": "Tangled lines"}
     css: ClassVar[str] = (
         ".tl{fill:none;stroke:#333;stroke-linecap:round}.tk{fill:none;stroke-linecap:round}"
         ".lm{fill:#fff;stroke:#222;stroke-width:.4}.ll{font-size:4.2px;font-weight:700;"
@@ -166,33 +167,10 @@ class TangledLines(Kind):
         return 2 + self.size_of(spec)[0] // 3
 
     def instructions(self, spec: ExerciseSpec) -> str:
-        if spec.lang == "zh":
-            return (
-                "从左边的数字出发，只用眼睛顺着线走，找到它连着右边的哪个字母，"
-                "把字母写在数字旁边。实在跟丢了，可以用手指帮忙。"
-            )
-        return (
-            "Start at a number on the left and follow its line with your eyes only to the "
-            "letter it reaches; write that letter next to the number. If you lose the line, "
-            "a finger may help."
-        )
+        return text(spec.lang, "kind.tangled_lines.instructions")
 
     def how_to_run(self, spec: ExerciseSpec) -> str:
-        if spec.lang == "zh":
-            return (
-                "先只用眼睛追踪，跟丢时再允许用手指，记录用了手指的线。计时完成，"
-                "对照答案统计连对的条数；年龄小的孩子可以由老师记下孩子说出的字母。"
-            )
-        return (
-            "Eyes only at first; allow a finger after the child loses a line and note which "
-            "lines needed it. Time the sheet and count correct lines with the key; for young "
-            "children, write down the letters they say."
-        )
+        return text(spec.lang, "kind.tangled_lines.how_to_run")
 
     def key_note(self, spec: ExerciseSpec) -> str:
-        if spec.lang == "zh":
-            return "每条线用不同颜色画出；页面底部列出每个数字连到的字母。"
-        return (
-            "Each line is drawn in its own colour; the bottom line lists which letter "
-            "each number reaches."
-        )
+        return text(spec.lang, "kind.tangled_lines.key_note")

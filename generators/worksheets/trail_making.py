@@ -21,6 +21,8 @@ import random
 from dataclasses import dataclass
 from typing import ClassVar
 
+from generators.texts import section, text
+
 from .base import ExerciseSpec
 from .page import Kind, ramp
 from .svg import blen, num, widest
@@ -65,7 +67,6 @@ def _tag(x: float, y: float, text: str) -> str:
 class TrailMaking(Kind):
     name = "trail_making"
     dimension = "shifting"
-    title: ClassVar[dict[str, str]] = {"zh": "连线游戏（数字连线）", "en": "Trail making"}
     variants = ("numbers", "letters", "colors")
     variant_min_age: ClassVar[dict[str, int]] = {"letters": 7, "colors": 5}
     css: ClassVar[str] = (
@@ -141,7 +142,8 @@ class TrailMaking(Kind):
         return order + cells[n_path:]
 
     def _tags(self, spec: ExerciseSpec) -> tuple[str, str]:
-        return ("开始", "结束") if spec.lang == "zh" else ("Begin", "End")
+        t = section(spec.lang, "kind.trail_making")
+        return t["begin"], t["end"]
 
     def _fixed(self, fs: float) -> tuple[str, str]:
         return f'<g class="tm" font-size="{fs}">', "</g>"
@@ -193,7 +195,7 @@ class TrailMaking(Kind):
         path = sorted((n.step, xy) for n, xy in zip(data.nodes, data.xy, strict=True) if n.step)
         pts = " ".join(f"{num(x)},{num(y)}" for _, (x, y) in path)
         out = [f'<polyline class="tp" points="{pts}"/>', head]
-        lures = []
+        lures: list[str] = []
         for node, (x, y) in zip(data.nodes, data.xy, strict=True):
             item = _key_node(x, y, r, node.colour, node.label, fs, node.step)
             (out if node.step else lures).append(item)
@@ -209,8 +211,8 @@ class TrailMaking(Kind):
     def _sequence(self, spec: ExerciseSpec) -> str:
         path = [n for n in self.trail(spec) if n.step]
         if self.variant_of(spec) == "colors":
-            zh = spec.lang == "zh"
-            names = {"nr": "红" if zh else "red ", "nb": "蓝" if zh else "blue "}
+            t = section(spec.lang, "kind.trail_making")
+            names = {"nr": t["red"], "nb": t["blue"]}
             return " → ".join(f"{names[n.colour]}{n.label}" for n in path)
         return " → ".join(n.label for n in path)
 
@@ -222,44 +224,11 @@ class TrailMaking(Kind):
     def instructions(self, spec: ExerciseSpec) -> str:
         v = self.variant_of(spec)
         path = [n for n in self.trail(spec) if n.step]
-        last = path[-1].label
-        if spec.lang == "zh":
-            if v == "letters":
-                rule = f"按数字和字母交替的顺序连线：1→A→2→B→3→C……一直连到 {last}。"
-            elif v == "colors":
-                rule = (
-                    f"按 1 到 {last} 的顺序连线，颜色红蓝交替：红 1→蓝 2→红 3……"
-                    "每个数字都有红蓝两个，要选对颜色。"
-                )
-            else:
-                rule = f"从“开始”的 1 起，按 1→2→3……的顺序用笔连线，一直连到 {last}。"
-            return rule + "笔尽量不离开纸，做得又快又准。"
-        if v == "letters":
-            rule = f"Join the circles alternating numbers and letters: 1→A→2→B→3→C … to {last}."
-        elif v == "colors":
-            rule = (
-                f"Join 1 to {last} in order, switching colours each time: red 1→blue 2→red 3 …"
-                " Every number is there twice; pick the right colour."
-            )
-        else:
-            rule = f"Start at 1 and join the circles in order, 1→2→3 … up to {last}."
-        return rule + " Keep the pencil on the paper; be quick and careful."
+        t = section(spec.lang, "kind.trail_making")
+        return t["instructions"].format(rule=t[f"rule_{v}"].format(last=path[-1].label))
 
     def how_to_run(self, spec: ExerciseSpec) -> str:
-        if spec.lang == "zh":
-            return (
-                "先在纸边用 3–4 个圈示范一遍规则。计时开始后孩子连线；连错时只说“回到上一个”，"
-                "让孩子自己改正，计时不停。记录完成用时和提醒次数，与孩子自己以前的成绩比较。"
-            )
-        return (
-            "Demonstrate the rule on 3–4 circles at the edge first. Time the run; on a slip "
-            "say only “go back to the last one” and let the child fix it, clock running. Note "
-            "the time and the number of prompts; compare with the child's own earlier runs."
-        )
+        return text(spec.lang, "kind.trail_making.how_to_run")
 
     def key_note(self, spec: ExerciseSpec) -> str:
-        if spec.lang == "zh":
-            return "红线为正确路线，淡色圆圈不在路线上。顺序：" + self._sequence(spec)
-        return "The red line is the trail; faded circles are not on it. Order: " + self._sequence(
-            spec
-        )
+        return text(spec.lang, "kind.trail_making.key_note", order=self._sequence(spec))

@@ -12,8 +12,9 @@ from datetime import date
 
 from hypothesis import strategies as st
 
+from generators.dimensions import DIMENSIONS
 from generators.request import PlanRequest
-from generators.worksheets.base import DIMENSIONS, Doc, ExerciseSpec, pad_to
+from generators.worksheets.base import Doc, ExerciseSpec, Registry, pad_to
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ _TITLES = {
 }
 
 
-def make_registry() -> dict[str, FakeKind]:
+def make_registry() -> Registry[FakeKind]:
     """Nine kinds: one per dimension, plus an older-children second kind for span."""
     reg: dict[str, FakeKind] = {}
     for dim in DIMENSIONS:
@@ -78,7 +79,7 @@ def make_registry() -> dict[str, FakeKind]:
     reg["fake_divided_teen"] = FakeKind(
         "fake_divided_teen", "divided", {"zh": "双任务", "en": "Dual task"}, min_age=12
     )
-    return reg
+    return Registry(reg.values())
 
 
 REGISTRY = make_registry()

@@ -24,6 +24,7 @@ from generators.lessons import (
 )
 from generators.plan import Plan, build_plan
 from generators.request import PlanRequest
+from generators.worksheets.base import Registry
 from tests.generators.plan_support import REGISTRY, FakeKind, requests
 
 CJK = re.compile(r"[\u2e80-\u9fff\u3000-\u303f\uf900-\ufaff\uff00-\uffef]")
@@ -122,8 +123,8 @@ def test_folder_and_file_names() -> None:
 
 
 def test_titles_are_made_safe_for_file_names() -> None:
-    registry = dict(REGISTRY)
-    registry["fake_span"] = FakeKind("fake_span", "span", {"zh": "甲/乙", "en": 'A/B: "x"?'})
+    odd = FakeKind("fake_span", "span", {"zh": "甲/乙", "en": 'A/B: "x"?'})
+    registry = Registry(odd if k == "fake_span" else v for k, v in REGISTRY.items())
     plan = build_plan(
         PlanRequest(name="A", mode="focus", age=6, weeks=1, exercises_per_lesson=8), registry
     )

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from generators.dimensions import DIMENSIONS
 from generators.plan import (
     Plan,
     build_plan,
@@ -18,7 +19,8 @@ from generators.plan import (
     retest_indexes,
 )
 from generators.request import PlanRequest
-from generators.worksheets.base import DIMENSIONS, MAX_LEVEL
+from generators.worksheets import REGISTRY as REAL
+from generators.worksheets.base import MAX_LEVEL, Registry
 from tests.generators.plan_support import REGISTRY, FakeKind, requests
 
 SCORES = {"span": 20, "sustained": 90, "selective": 60}
@@ -90,7 +92,7 @@ def test_training_seeds_are_distinct_64_bit() -> None:
 
 def test_age_outside_every_kind_falls_back_to_nearest() -> None:
     # fake_divided covers all ages, so drop it: only the 12+ kind remains.
-    registry = {k: v for k, v in REGISTRY.items() if k != "fake_divided"}
+    registry = Registry(v for k, v in REGISTRY.items() if k != "fake_divided")
     plan = build_plan(make(age=5), registry)
     kinds = {
         e.kind for lesson in plan.lessons for e in lesson.exercises if e.dimension == "divided"
@@ -99,7 +101,7 @@ def test_age_outside_every_kind_falls_back_to_nearest() -> None:
 
 
 def test_registry_without_a_dimension_is_an_error() -> None:
-    registry = {k: v for k, v in REGISTRY.items() if v.dimension != "auditory"}
+    registry = Registry(v for v in REGISTRY.values() if v.dimension != "auditory")
     with pytest.raises(LookupError, match="auditory"):
         build_plan(make(), registry)
 
@@ -114,11 +116,7 @@ def test_kinds_rotate_within_a_dimension() -> None:
 
 
 def test_default_registry_is_the_real_one() -> None:
-    try:
-        plan = build_plan(make(weeks=2))
-    except LookupError as exc:  # the real registry is still being filled in
-        pytest.skip(f"real registry incomplete: {exc}")
-    from generators.worksheets import REGISTRY as REAL
+    plan = build_plan(make(weeks=2))
 
     assert all(e.kind in REAL for lesson in plan.lessons for e in lesson.exercises)
 

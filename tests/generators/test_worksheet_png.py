@@ -22,7 +22,7 @@ from generators.worksheets.page import Kind
 
 resvg_py = pytest.importorskip("resvg_py")
 
-KINDS: list[Kind] = list(REGISTRY.values())  # type: ignore[arg-type]
+KINDS: list[Kind] = list(REGISTRY.values())
 
 
 def decode_png(png: bytes) -> tuple[int, int, int, bytes]:

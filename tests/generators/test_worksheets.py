@@ -24,12 +24,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from generators.worksheets import DIMENSIONS, MAX_LEVEL, REGISTRY, ExerciseSpec, kinds_for
+from generators.dimensions import DIMENSIONS
+from generators.worksheets import MAX_LEVEL, REGISTRY, ExerciseSpec, kinds_for
 from generators.worksheets.page import MAX_AGE, MIN_AGE, Kind, sheet_code
 
 NS = "{http://www.w3.org/2000/svg}"
 ROOT = Path(__file__).resolve().parents[2]
-KINDS: list[Kind] = list(REGISTRY.values())  # type: ignore[arg-type]
+KINDS: list[Kind] = list(REGISTRY.values())
 
 
 def spec_strategy(kind: Kind) -> st.SearchStrategy[ExerciseSpec]:

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from generators.dimensions import DIMENSIONS
 from generators.library import Library
-from generators.worksheets.base import DIMENSIONS
 from server.app import make_app
 from server.config import Config
 
