@@ -25,6 +25,7 @@ The file names shared with the archive's entry list live here too
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import html
 from collections.abc import Callable, Mapping
@@ -34,7 +35,7 @@ from urllib.parse import quote
 from generators.archive.names import sanitize_component
 from generators.dimensions import DIMENSIONS, LANGS, dimension_description, dimension_name
 from generators.plan import Exercise, Lesson, Plan, dimension_weights
-from generators.texts import section, text
+from generators.texts import plural, section, text
 from generators.worksheets import REGISTRY
 from generators.worksheets.base import Doc, ExerciseSpec, WorksheetKind
 
@@ -68,7 +69,8 @@ def exercise_filename(
     A "/" in a title would otherwise become a folder, so it is replaced like
     the other characters file systems refuse.
     """
-    title = _registry(registry)[exercise.kind].title[lang].replace("/", "_")
+    spec = dataclasses.replace(exercise.spec, lang=lang)
+    title = _registry(registry)[exercise.kind].title_for(spec).replace("/", "_")
     return sanitize_component(f"{exercise.number:02d}_{title}.{ext}")
 
 
@@ -81,10 +83,17 @@ def answer_key_filename(
     return f"{folder}/{stem}{suffix}.{ext}"
 
 
+_FONTS = {
+    "zh": "'PingFang SC','Microsoft YaHei','Noto Sans CJK SC','Helvetica Neue',Arial,sans-serif",
+    "en": "'Helvetica Neue',Arial,'Liberation Sans','Noto Sans','PingFang SC',"
+    "'Microsoft YaHei','Noto Sans CJK SC',sans-serif",
+}
+"""Body font stack per language: Latin fonts first for English, so quotes and
+dashes are not drawn full-width by a CJK font; CJK after them for names."""
+
 _CSS = (
     "@page{size:A4;margin:14mm}"
-    "body{font-family:'PingFang SC','Microsoft YaHei','Noto Sans CJK SC','Helvetica Neue',"
-    "Arial,sans-serif;color:#222;line-height:1.55;font-size:11pt;max-width:182mm;"
+    "body{color:#222;line-height:1.55;font-size:11pt;max-width:182mm;"
     "margin:0 auto;padding:8mm 0}"
     "h1{font-size:18pt;margin:0 0 2pt}h2{font-size:13pt;margin:14pt 0 6pt;"
     "border-bottom:1px solid #ccc}h3{font-size:11.5pt;margin:10pt 0 3pt}"
@@ -148,7 +157,7 @@ def _exercise_text(registry: Registry, ex: Exercise) -> _ExerciseText:
         return hit
     lang = s.lang
     t = section(lang, "doc")
-    title = _esc(kind.title[lang])
+    title = _esc(kind.title_for(seedless))
     minutes = int(kind.minutes(seedless))
     dim = _DIM_HTML[lang][ex.dimension][0]
     sheet = _esc(exercise_filename(ex, registry, lang))
@@ -175,11 +184,12 @@ def _date_text(lesson: Lesson, t: Mapping[str, str]) -> str:
     return f"{lesson.date.isoformat()} {weekday}"
 
 
-def _head(t: Mapping[str, str], title: str) -> str:
+def _head(t: Mapping[str, str], title: str, lang: str) -> str:
     return (
         f'<!DOCTYPE html>\n<html lang="{t["html_lang"]}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{title}</title><style>{_CSS}</style></head><body>"
+        f"<title>{title}</title><style>body{{font-family:{_FONTS[lang]}}}"
+        f"{_CSS}</style></head><body>"
     )
 
 
@@ -213,10 +223,10 @@ def _lesson_parts(plan: Plan, lesson: Lesson, registry: Registry) -> list[str]:
             _date_text(lesson, t),
             t["age"].format(age=req.age),
             t["level"].format(level=lesson.level),
-            t["count"].format(n=len(exercises), m=total_min),
+            plural(t, "count", len(exercises)).format(n=len(exercises), m=total_min),
         )
     )
-    parts = [_head(t, title), f'<header><h1>{title}</h1><p class="meta">{meta}</p></header>']
+    parts = [_head(t, title, lang), f'<header><h1>{title}</h1><p class="meta">{meta}</p></header>']
 
     is_baseline = plan.baseline is lesson
     if is_baseline:
@@ -249,7 +259,7 @@ def _objectives(lesson: Lesson, lang: str, t: Mapping[str, str]) -> list[str]:
     colon = t["colon"]
     for dim, n in per_dim.items():
         dim_name, description = _DIM_HTML[lang][dim]
-        count = t["objective"].format(n=n)
+        count = plural(t, "objective", n).format(n=n)
         parts.append(f"<li><b>{dim_name}</b>{count}{colon}{description}</li>")
     parts.append("</ul></section>")
     return parts
@@ -327,17 +337,20 @@ def _overview_parts(plan: Plan, registry: Registry) -> list[str]:
     summary = [
         t[f"mode_{req.mode}"],
         t["age"].format(age=req.age),
-        t["summary"].format(
-            weeks=req.weeks,
-            lpw=req.lessons_per_week,
-            epl=req.exercises_per_lesson,
-            total=len(plan.lessons),
+        " · ".join(
+            plural(t, key, n).format(n=n)
+            for key, n in (
+                ("summary_weeks", req.weeks),
+                ("summary_lpw", req.lessons_per_week),
+                ("summary_epl", req.exercises_per_lesson),
+                ("summary_total", len(plan.lessons)),
+            )
         ),
     ]
     if req.start_date is not None:
         summary.append(t["start"].format(date=req.start_date.isoformat()))
     parts = [
-        _head(t, title),
+        _head(t, title, lang),
         f'<header><h1>{title}</h1><p class="meta">{" · ".join(summary)}</p></header>',
     ]
 

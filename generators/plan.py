@@ -365,7 +365,7 @@ class _Picker:
         self.kind_turn[d] = turn + 1
         kind = options[turn % len(options)]
         key = kind.name
-        variants = kind.variants or ("",)
+        variants = kind.variants_for(self.req.age, self.req.lang) or ("",)
         vturn = self.variant_turn.get(key, self.seed % 997)
         self.variant_turn[key] = vturn + 1
         spec = ExerciseSpec(

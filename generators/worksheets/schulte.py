@@ -205,6 +205,8 @@ class Schulte(_TableKind):
     dimension = "span"
     variants = ("digits", "letters", "hanzi")
     variant_min_age: ClassVar[dict[str, int]] = {"letters": 6, "hanzi": 6}
+    variant_langs: ClassVar[dict[str, tuple[str, ...]]] = {"hanzi": ("zh",)}
+    latin_variants: ClassVar[frozenset[str]] = frozenset({"letters"})
 
     def default_variant(self, age: int, lang: str) -> str:
         return "digits"

@@ -147,7 +147,8 @@ class TangledLines(Kind):
         fixed = blen(self._markers(k)) + len('<g class="tk" stroke-width="1.2"></g>')
         item = widest(_key_path, "#d62728", 9, "H", "") + self._path_max(segs)
         mapping = len('<text x="15" y="282" class="mp" data-role="mapping"></text>')
-        mapping += k * (blen(self._mapping(spec, 0, 0)) + 3)
+        sep = blen(text(spec.lang, "kind.tangled_lines.pair_sep"))
+        mapping += k * blen(self._mapping(spec, 0, 0)) + max(k - 1, 0) * sep
         return fixed + k * item + mapping
 
     def _key_body(self, spec: ExerciseSpec, data: _Data) -> str:
@@ -157,7 +158,8 @@ class TangledLines(Kind):
             out.append(_key_path(_PALETTE[i], i + 1, _LETTERS[end], d))
         out.append("</g>")
         out.append(self._markers(k))
-        pairs = "　".join(self._mapping(spec, i, e) for i, e in enumerate(data.ends))
+        sep = text(spec.lang, "kind.tangled_lines.pair_sep")
+        pairs = sep.join(self._mapping(spec, i, e) for i, e in enumerate(data.ends))
         out.append(f'<text x="15" y="282" class="mp" data-role="mapping">{pairs}</text>')
         return "".join(out)
 

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from generators import texts
 from generators.worksheets import MAX_LEVEL, REGISTRY, ExerciseSpec
 from generators.worksheets.page import Kind
 
@@ -365,7 +366,8 @@ def test_tangled_lines_key_mapping_follows_the_drawn_lines(spec: ExerciseSpec) -
     }
     assert keyed == drawn
     (mapping,) = (e for e in key.iter() if e.get("data-role") == "mapping")
-    assert text(mapping).split("　") == [f"{s}→{drawn[s][0]}" for s in sorted(drawn, key=int)]
+    sep = texts.text(spec.lang, "kind.tangled_lines.pair_sep")
+    assert text(mapping).split(sep) == [f"{s}→{drawn[s][0]}" for s in sorted(drawn, key=int)]
 
 
 # -- Stroop -----------------------------------------------------------------------------
