@@ -26,10 +26,11 @@ holds at least eight exercises, otherwise in every block of
 block covers what it can). A plan with fewer than eight exercises in total
 (a trial lesson) cannot cover every dimension and covers the neediest.
 
-Assessment retests. Lesson 1 is the baseline. Its exercises are repeated,
-with identical specs (kind, level, variant, seed) and ``retest=True``, as
-the whole of the last lesson of the middle week (``ceil(weeks / 2)``) and as
-the last lesson of the plan. A 1-week plan has no retest: a week is too
+Assessment retests. Lesson 1 is the baseline. Its exercises come back as
+parallel forms (same kind, level, variant and age; a new seed, so new
+content: a child who traced the baseline maze meets a new one) with
+``retest=True``, as the whole of the last lesson of the middle week
+(``ceil(weeks / 2)``) and as the last lesson of the plan. A 1-week plan has no retest: a week is too
 short to show change. Otherwise a retest needs at least one training lesson
 since the previous measurement (so the end retest needs 3+ lessons, and the
 middle one is dropped when it would directly follow the baseline or precede
@@ -47,12 +48,14 @@ excluded by design: they repeat the baseline's parameters exactly, so
 
 Determinism. Choices come from SplitMix64 over the request seed (not from
 ``random``, whose algorithms may change between Python versions), and each
-training exercise's ``ExerciseSpec.seed`` is SplitMix64(plan seed + ordinal):
-a bijection, so the seeds within a plan are distinct, not just likely so.
+exercise's ``ExerciseSpec.seed`` (training or retest) is SplitMix64(plan
+seed + ordinal): a bijection, so the seeds within a plan are distinct, not
+just likely so.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -372,12 +375,36 @@ class _Picker:
             kind=key,
             level=clamp_level(self.base + self.adjust[d] + gain),
             age=self.req.age,
-            seed=mix64((self.seed + self.ordinal) & _M64),
+            seed=self.next_seed(),
             lang=self.req.lang,
             variant=variants[vturn % len(variants)],
         )
-        self.ordinal += 1
         return Exercise(number, DIMENSIONS[d], key, spec)
+
+    def next_seed(self) -> int:
+        """A seed no other exercise of the plan has: SplitMix64 of the next ordinal."""
+        seed = mix64((self.seed + self.ordinal) & _M64)
+        self.ordinal += 1
+        return seed
+
+    def retest(self, baseline: Lesson, where: tuple[int, int, int, date | None]) -> Lesson:
+        """A retest at ``where``: the baseline's exercises as parallel forms.
+
+        Same kind, level, variant and age, so the results compare; a new
+        seed, so the child meets a new table, maze or list rather than the
+        one they already solved.
+        """
+        exercises = tuple(
+            Exercise(
+                e.number,
+                e.dimension,
+                e.kind,
+                dataclasses.replace(e.spec, seed=self.next_seed()),
+                True,
+            )
+            for e in baseline.exercises
+        )
+        return Lesson(*where, baseline.level, exercises)
 
     def lesson(self, where: tuple[int, int, int, date | None], dims: Sequence[int]) -> Lesson:
         """A training lesson at ``where`` = (week, number in week, index, date)."""
@@ -386,14 +413,6 @@ class _Picker:
         order = _arrange(list(dims), mix64(self.seed + index))
         exercises = tuple(self.exercise(n, d, gain) for n, d in enumerate(order, start=1))
         return Lesson(*where, clamp_level(self.base + gain), exercises)
-
-
-def _retest(baseline: Lesson, where: tuple[int, int, int, date | None]) -> Lesson:
-    """A retest lesson at ``where``: the baseline's exercises again (see module doc)."""
-    exercises = tuple(
-        Exercise(e.number, e.dimension, e.kind, e.spec, True) for e in baseline.exercises
-    )
-    return Lesson(*where, baseline.level, exercises)
 
 
 def _where(
@@ -456,7 +475,7 @@ def build_plan(req: PlanRequest, registry: AnyRegistry = REGISTRY) -> Plan:
         for index in range(first, last + 1):
             where = _where(req, index, offsets)
             if index in retests and baseline is not None:
-                lessons.append(_retest(baseline, where))
+                lessons.append(picker.retest(baseline, where))
                 continue
             dims = baseline_dims if index == 1 and baseline_dims else next(dealt)
             lesson = picker.lesson(where, dims)
