@@ -34,6 +34,7 @@ from urllib.parse import quote
 
 from generators.archive.names import sanitize_component
 from generators.dimensions import DIMENSIONS, LANGS, dimension_description, dimension_name
+from generators.norms import digit_span_typical, schulte_check
 from generators.plan import Exercise, Lesson, Plan, dimension_weights
 from generators.texts import plural, section, text
 from generators.worksheets import REGISTRY
@@ -169,12 +170,22 @@ def _exercise_text(registry: Registry, ex: Exercise) -> _ExerciseText:
         f"<p><b>{t['say']}</b>{_esc(kind.instructions(seedless))}</p>"
         f"<p><b>{t['how']}</b>{_esc(kind.how_to_run(seedless))}</p></div>"
     )
-    timeline = t["timeline_item"].format(title=title, dim=dim)
+    timeline = t["timeline_item"].format(title=title, dim=dim, level=s.level)
     hit = _ExerciseText(kind, title, minutes, timeline, block)
     if len(_EXERCISE_CACHE) >= _EXERCISE_CACHE_MAX:
         _EXERCISE_CACHE.clear()
     _EXERCISE_CACHE[key] = hit
     return hit
+
+
+def _levels(lesson: Lesson, t: Mapping[str, str] | None) -> str:
+    """The levels of a lesson's exercises: "level 3" or "levels 2–4" (they differ by
+    dimension); without texts, only the numbers ("3", "2–4") for a table column."""
+    levels = [ex.spec.level for ex in lesson.exercises] or [lesson.level]
+    lo, hi = min(levels), max(levels)
+    if t is None:
+        return str(lo) if lo == hi else f"{lo}–{hi}"
+    return t["level"].format(level=lo) if lo == hi else t["levels"].format(lo=lo, hi=hi)
 
 
 def _date_text(lesson: Lesson, t: Mapping[str, str]) -> str:
@@ -222,7 +233,7 @@ def _lesson_parts(plan: Plan, lesson: Lesson, registry: Registry) -> list[str]:
             t["of"].format(index=lesson.index, total=len(plan.lessons)),
             _date_text(lesson, t),
             t["age"].format(age=req.age),
-            t["level"].format(level=lesson.level),
+            _levels(lesson, t),
             plural(t, "count", len(exercises)).format(n=len(exercises), m=total_min),
         )
     )
@@ -242,6 +253,10 @@ def _lesson_parts(plan: Plan, lesson: Lesson, registry: Registry) -> list[str]:
     parts.append(f"<section><h2>{t['run']}</h2>")
     parts.extend(text.block for text in texts)
     parts.append(f'<p class="files">{t["materials"]}</p></section>')
+    parts.append(
+        f"<section><h2>{t['adjust_title']}</h2><ul><li>{t['adjust_up']}</li>"
+        f"<li>{t['adjust_down']}</li><li>{t['adjust_how']}</li></ul></section>"
+    )
 
     if is_baseline or lesson.is_retest:
         parts.extend(_record_table(plan, lesson, texts, t))
@@ -369,6 +384,8 @@ def _overview_parts(plan: Plan, registry: Registry) -> list[str]:
     parts.append(f'<p class="meta">{t[note]}</p></section>')
 
     parts.extend(_dimension_table(plan, counts, t))
+    if assessment:
+        parts.extend(_score_sources(plan, t))
     parts.extend(_schedule(plan, registry, t))
     parts.extend(_how_to_use(plan, t))
     return parts
@@ -399,6 +416,43 @@ def _dimension_table(plan: Plan, counts: Mapping[str, int], t: Mapping[str, str]
     return parts
 
 
+def _score_sources(plan: Plan, t: Mapping[str, str]) -> list[str]:
+    """Where the 0-100 scores come from, and how to estimate three of them at this age."""
+    age = plan.request.age
+    side, seconds = schulte_check(age)
+    backward = age >= 7
+    wm = "check_wm_backward" if backward else "check_wm_forward"
+    rows = (
+        (
+            _DIM_HTML[plan.request.lang]["span"][0],
+            t["check_span"].format(n=side),
+            t["typical_span"].format(s=seconds),
+            t["rule_span"],
+        ),
+        (
+            _DIM_HTML[plan.request.lang]["working_memory"][0],
+            t[wm],
+            t["typical_wm"].format(d=digit_span_typical(age, backward)),
+            t["rule_wm"],
+        ),
+        (
+            _DIM_HTML[plan.request.lang]["sustained"][0],
+            t["check_sustained"],
+            t["typical_sustained"],
+            t["rule_sustained"],
+        ),
+    )
+    parts = [
+        f"<section><h2>{t['scores_title']}</h2><p>{t['scores_source']}</p><table><thead><tr>"
+        f"<th>{t['dim_col']}</th><th>{t['scores_check_col']}</th>"
+        f"<th>{t['scores_typical_col'].format(age=age)}</th><th>{t['scores_rule_col']}</th>"
+        "</tr></thead><tbody>"
+    ]
+    parts.extend("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    parts.append("</tbody></table></section>")
+    return parts
+
+
 def _schedule(plan: Plan, registry: Registry, t: Mapping[str, str]) -> list[str]:
     """Every lesson: week, number, date, level, its exercises and a link to its plan."""
     lang = plan.request.lang
@@ -412,14 +466,18 @@ def _schedule(plan: Plan, registry: Registry, t: Mapping[str, str]) -> list[str]
     doc_name = lesson_doc_filename(lang)
     sep = t["list_sep"]
     for lesson in plan.lessons:
-        titles = sep.join(_exercise_text(registry, ex).title for ex in lesson.exercises)
+        titles = sep.join(
+            t["ex_level"].format(title=_exercise_text(registry, ex).title, level=ex.spec.level)
+            for ex in lesson.exercises
+        )
         tag = (
             t["baseline_tag"] if lesson is baseline else t["retest_tag"] if lesson.is_retest else ""
         )
         href = _esc(quote(f"{lesson_folder(lesson, lang)}/{doc_name}"))
         parts.append(
             f'<tr><td class="num">{lesson.week}</td><td class="num">{lesson.number_in_week}</td>'
-            f'<td class="num">{_date_text(lesson, t)}</td><td class="num">{lesson.level}</td>'
+            f'<td class="num">{_date_text(lesson, t)}</td>'
+            f'<td class="num">{_levels(lesson, None)}</td>'
             f'<td>{tag}{titles}</td><td><a href="{href}">{t["open"]}</a></td></tr>'
         )
     parts.append("</tbody></table></section>")
