@@ -34,8 +34,8 @@ from urllib.parse import quote
 
 from generators.archive.names import sanitize_component
 from generators.dimensions import DIMENSIONS, LANGS, dimension_description, dimension_name
-from generators.norms import digit_span_typical, schulte_check
-from generators.plan import Exercise, Lesson, Plan, dimension_weights
+from generators.norms import YOUNG_MAX_AGE, digit_span_typical, schulte_check
+from generators.plan import Exercise, Lesson, Plan, dimension_weights, exercises_per_lesson
 from generators.texts import plural, section, text
 from generators.worksheets import REGISTRY
 from generators.worksheets.base import Doc, ExerciseSpec, WorksheetKind
@@ -303,7 +303,8 @@ def _timeline(
         row(t["exercise"].format(n=ex.number), item.timeline, item.minutes)
         if ex.number == halfway:
             row(t["break"], t["break_text"], _BREAK_MIN)
-    row(t["review"], t["review_text"], _REVIEW_MIN)
+    young = plan.request.age <= YOUNG_MAX_AGE
+    row(t["review"], t["review_text_young" if young else "review_text"], _REVIEW_MIN)
     row(t["homework"], _homework(plan, lesson, texts, t), _HOMEWORK_MIN)
     parts.append("</tbody></table></section>")
     return parts
@@ -357,7 +358,7 @@ def _overview_parts(plan: Plan, registry: Registry) -> list[str]:
             for key, n in (
                 ("summary_weeks", req.weeks),
                 ("summary_lpw", req.lessons_per_week),
-                ("summary_epl", req.exercises_per_lesson),
+                ("summary_epl", exercises_per_lesson(req)),
                 ("summary_total", len(plan.lessons)),
             )
         ),

@@ -22,6 +22,14 @@ Sources (indicative figures for a quick estimate, not a standardised test):
 
 from __future__ import annotations
 
+YOUNG_MAX_AGE = 5
+"""Ages 4-5 get the young-children forms: at most ``YOUNG_MAX_EXERCISES`` sheets a
+lesson, instructions read aloud by the teacher, nothing to write, claps paced
+by the teacher, no reflection questions."""
+
+YOUNG_MAX_EXERCISES = 4
+"""Sheets per lesson at ages 4-5: pre-school attention holds a few short tasks."""
+
 _FORWARD = {4: 3, 5: 4, 6: 4, 7: 5, 8: 5, 9: 5, 10: 6, 11: 6, 12: 6, 13: 6, 14: 7}
 _BACKWARD = {4: 2, 5: 2, 6: 2, 7: 3, 8: 3, 9: 3, 10: 4, 11: 4, 12: 4, 13: 5, 14: 5}
 _SCHULTE_5X5_S = {7: 50, 8: 46, 9: 43, 10: 40, 11: 37, 12: 33, 13: 29, 14: 26}

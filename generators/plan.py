@@ -61,6 +61,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from generators.dimensions import DIMENSIONS
+from generators.norms import YOUNG_MAX_AGE, YOUNG_MAX_EXERCISES
 from generators.request import PlanRequest
 from generators.worksheets import REGISTRY
 from generators.worksheets.base import MAX_LEVEL, ExerciseSpec, Registry, WorksheetKind
@@ -174,6 +175,13 @@ def week_gain(week: int) -> int:
 
 def clamp_level(level: int) -> int:
     return max(1, min(MAX_LEVEL, level))
+
+
+def exercises_per_lesson(req: PlanRequest) -> int:
+    """Exercises in each lesson: as asked, but at most four at ages 4-5 (norms.py)."""
+    if req.age <= YOUNG_MAX_AGE:
+        return min(req.exercises_per_lesson, YOUNG_MAX_EXERCISES)
+    return req.exercises_per_lesson
 
 
 def block_weeks(lessons_per_week: int, exercises_per_lesson: int) -> int:
@@ -439,7 +447,7 @@ def build_plan(req: PlanRequest, registry: AnyRegistry = REGISTRY) -> Plan:
     """
     picker = _Picker(req, _kinds_by_dimension(registry, req.age))
     per_week = req.lessons_per_week
-    per_lesson = req.exercises_per_lesson
+    per_lesson = exercises_per_lesson(req)
     weights = dimension_weights(req)
     retests = retest_indexes(req.weeks, per_week, per_lesson) if req.mode == "assessment" else ()
     offsets = day_offsets(per_week)

@@ -288,7 +288,7 @@ class Cancellation(_CancelKind):
         return text(spec.lang, f"kind.cancellation.instructions_{self.variant_of(spec)}")
 
     def how_to_run(self, spec: ExerciseSpec) -> str:
-        return text(spec.lang, "kind.cancellation.how_to_run", m=self.minutes(spec))
+        return self.young_text(spec, "how_to_run", m=self.minutes(spec))
 
 
 # --- look-alike 汉字 / letters (selective attention) --------------------------

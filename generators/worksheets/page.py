@@ -26,6 +26,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 
 from generators.dimensions import DIMENSIONS, LANGS, dimension_name
+from generators.norms import YOUNG_MAX_AGE
 from generators.texts import by_lang, catalogue, section, text
 
 from .base import MAX_LEVEL, Doc, ExerciseSpec, pad_to
@@ -157,6 +158,18 @@ class Kind:
         """What the key shows and how to score with it (printed on the key)."""
         return ""
 
+    def young_text(self, spec: ExerciseSpec, key: str, **fields: object) -> str:
+        """``kind.<name>.<key>``, or its ``<key>_young`` form at ages 4-5 when there is one
+        (nothing to write, the teacher's pace)."""
+        full = f"kind.{self.name}.{key}"
+        if spec.age <= YOUNG_MAX_AGE and f"{full}_young" in catalogue(spec.lang):
+            full += "_young"
+        return text(spec.lang, full, **fields)
+
+    def time_box(self, spec: ExerciseSpec) -> str:
+        """The time limit printed top right: the lesson's minutes unless a kind has a norm."""
+        return text(spec.lang, "page.time", m=self.minutes(spec))
+
     def record(self, spec: ExerciseSpec) -> str:
         """Extra field printed right of the name line, e.g. time taken."""
         return text(spec.lang, "page.record")
@@ -241,6 +254,8 @@ class Kind:
         meta = t["level"].format(
             dim=dimension_name(self.dimension, lang), level=spec.level, code=code
         )
+        if part == SHEET and spec.age <= YOUNG_MAX_AGE:
+            meta += t["read_aloud"]  # a pre-reader's sheet: the teacher reads it out
         head = [
             '<svg xmlns="http://www.w3.org/2000/svg" width="210mm" height="297mm" '
             f'viewBox="0 0 210 297" data-kind="{self.name}" data-part="{part}" '
@@ -252,8 +267,7 @@ class Kind:
         if part == SHEET:
             head.append(f'<text x="15" y="19" class="h">{esc(title)}</text>')
             head.append('<rect x="150" y="11" width="45" height="11" rx="2" class="tb"/>')
-            minutes = t["time"].format(m=self.minutes(spec))
-            head.append(f'<text x="172.5" y="18.2" class="tt">{esc(minutes)}</text>')
+            head.append(f'<text x="172.5" y="18.2" class="tt">{esc(self.time_box(spec))}</text>')
             head.append(f'<text x="15" y="26.5" class="m">{esc(meta)}</text>')
             head.append(f'<text x="15" y="34" class="i">{esc(t["name"])}</text>')
             rec = self.record(spec)

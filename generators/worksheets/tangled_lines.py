@@ -169,7 +169,7 @@ class TangledLines(Kind):
         return 2 + self.size_of(spec)[0] // 3
 
     def instructions(self, spec: ExerciseSpec) -> str:
-        return text(spec.lang, "kind.tangled_lines.instructions")
+        return self.young_text(spec, "instructions")
 
     def how_to_run(self, spec: ExerciseSpec) -> str:
         return text(spec.lang, "kind.tangled_lines.how_to_run")

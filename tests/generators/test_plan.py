@@ -39,10 +39,22 @@ def plan_of(**fields: object) -> Plan:
     return build_plan(make(**fields), REGISTRY)
 
 
+def per_lesson(req: PlanRequest) -> int:
+    """Exercises a lesson holds: as asked, at most four at ages 4-5 (restated, not imported)."""
+    return min(req.exercises_per_lesson, 4) if req.age <= 5 else req.exercises_per_lesson
+
+
 def block_weeks(req: PlanRequest) -> int:
     """Weeks per coverage block, as documented in generators.plan (restated, not imported)."""
-    capacity = req.lessons_per_week * req.exercises_per_lesson
+    capacity = req.lessons_per_week * per_lesson(req)
     return 1 if capacity >= 8 else -(-8 // capacity)
+
+
+def test_young_children_get_at_most_four_exercises_a_lesson() -> None:
+    for age, asked, expected in ((4, 7, 4), (5, 10, 4), (5, 3, 3), (6, 7, 7)):
+        plan = plan_of(age=age, weeks=2, exercises_per_lesson=asked)
+        assert {len(lesson.exercises) for lesson in plan.lessons} == {expected}
+        _assert_coverage(plan)
 
 
 def training(plan: Plan) -> list:
