@@ -25,6 +25,7 @@ The file names shared with the archive's entry list live here too
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import html
 from collections.abc import Callable, Mapping
@@ -33,8 +34,9 @@ from urllib.parse import quote
 
 from generators.archive.names import sanitize_component
 from generators.dimensions import DIMENSIONS, LANGS, dimension_description, dimension_name
-from generators.plan import Exercise, Lesson, Plan, dimension_weights
-from generators.texts import section, text
+from generators.norms import YOUNG_MAX_AGE, digit_span_typical, schulte_check
+from generators.plan import Exercise, Lesson, Plan, dimension_weights, exercises_per_lesson
+from generators.texts import plural, section, text
 from generators.worksheets import REGISTRY
 from generators.worksheets.base import Doc, ExerciseSpec, WorksheetKind
 
@@ -68,7 +70,8 @@ def exercise_filename(
     A "/" in a title would otherwise become a folder, so it is replaced like
     the other characters file systems refuse.
     """
-    title = _registry(registry)[exercise.kind].title[lang].replace("/", "_")
+    spec = dataclasses.replace(exercise.spec, lang=lang)
+    title = _registry(registry)[exercise.kind].title_for(spec).replace("/", "_")
     return sanitize_component(f"{exercise.number:02d}_{title}.{ext}")
 
 
@@ -81,10 +84,17 @@ def answer_key_filename(
     return f"{folder}/{stem}{suffix}.{ext}"
 
 
+_FONTS = {
+    "zh": "'PingFang SC','Microsoft YaHei','Noto Sans CJK SC','Helvetica Neue',Arial,sans-serif",
+    "en": "'Helvetica Neue',Arial,'Liberation Sans','Noto Sans','PingFang SC',"
+    "'Microsoft YaHei','Noto Sans CJK SC',sans-serif",
+}
+"""Body font stack per language: Latin fonts first for English, so quotes and
+dashes are not drawn full-width by a CJK font; CJK after them for names."""
+
 _CSS = (
     "@page{size:A4;margin:14mm}"
-    "body{font-family:'PingFang SC','Microsoft YaHei','Noto Sans CJK SC','Helvetica Neue',"
-    "Arial,sans-serif;color:#222;line-height:1.55;font-size:11pt;max-width:182mm;"
+    "body{color:#222;line-height:1.55;font-size:11pt;max-width:182mm;"
     "margin:0 auto;padding:8mm 0}"
     "h1{font-size:18pt;margin:0 0 2pt}h2{font-size:13pt;margin:14pt 0 6pt;"
     "border-bottom:1px solid #ccc}h3{font-size:11.5pt;margin:10pt 0 3pt}"
@@ -148,7 +158,7 @@ def _exercise_text(registry: Registry, ex: Exercise) -> _ExerciseText:
         return hit
     lang = s.lang
     t = section(lang, "doc")
-    title = _esc(kind.title[lang])
+    title = _esc(kind.title_for(seedless))
     minutes = int(kind.minutes(seedless))
     dim = _DIM_HTML[lang][ex.dimension][0]
     sheet = _esc(exercise_filename(ex, registry, lang))
@@ -160,12 +170,22 @@ def _exercise_text(registry: Registry, ex: Exercise) -> _ExerciseText:
         f"<p><b>{t['say']}</b>{_esc(kind.instructions(seedless))}</p>"
         f"<p><b>{t['how']}</b>{_esc(kind.how_to_run(seedless))}</p></div>"
     )
-    timeline = t["timeline_item"].format(title=title, dim=dim)
+    timeline = t["timeline_item"].format(title=title, dim=dim, level=s.level)
     hit = _ExerciseText(kind, title, minutes, timeline, block)
     if len(_EXERCISE_CACHE) >= _EXERCISE_CACHE_MAX:
         _EXERCISE_CACHE.clear()
     _EXERCISE_CACHE[key] = hit
     return hit
+
+
+def _levels(lesson: Lesson, t: Mapping[str, str] | None) -> str:
+    """The levels of a lesson's exercises: "level 3" or "levels 2–4" (they differ by
+    dimension); without texts, only the numbers ("3", "2–4") for a table column."""
+    levels = [ex.spec.level for ex in lesson.exercises] or [lesson.level]
+    lo, hi = min(levels), max(levels)
+    if t is None:
+        return str(lo) if lo == hi else f"{lo}–{hi}"
+    return t["level"].format(level=lo) if lo == hi else t["levels"].format(lo=lo, hi=hi)
 
 
 def _date_text(lesson: Lesson, t: Mapping[str, str]) -> str:
@@ -175,11 +195,12 @@ def _date_text(lesson: Lesson, t: Mapping[str, str]) -> str:
     return f"{lesson.date.isoformat()} {weekday}"
 
 
-def _head(t: Mapping[str, str], title: str) -> str:
+def _head(t: Mapping[str, str], title: str, lang: str) -> str:
     return (
         f'<!DOCTYPE html>\n<html lang="{t["html_lang"]}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{title}</title><style>{_CSS}</style></head><body>"
+        f"<title>{title}</title><style>body{{font-family:{_FONTS[lang]}}}"
+        f"{_CSS}</style></head><body>"
     )
 
 
@@ -212,11 +233,11 @@ def _lesson_parts(plan: Plan, lesson: Lesson, registry: Registry) -> list[str]:
             t["of"].format(index=lesson.index, total=len(plan.lessons)),
             _date_text(lesson, t),
             t["age"].format(age=req.age),
-            t["level"].format(level=lesson.level),
-            t["count"].format(n=len(exercises), m=total_min),
+            _levels(lesson, t),
+            plural(t, "count", len(exercises)).format(n=len(exercises), m=total_min),
         )
     )
-    parts = [_head(t, title), f'<header><h1>{title}</h1><p class="meta">{meta}</p></header>']
+    parts = [_head(t, title, lang), f'<header><h1>{title}</h1><p class="meta">{meta}</p></header>']
 
     is_baseline = plan.baseline is lesson
     if is_baseline:
@@ -232,6 +253,10 @@ def _lesson_parts(plan: Plan, lesson: Lesson, registry: Registry) -> list[str]:
     parts.append(f"<section><h2>{t['run']}</h2>")
     parts.extend(text.block for text in texts)
     parts.append(f'<p class="files">{t["materials"]}</p></section>')
+    parts.append(
+        f"<section><h2>{t['adjust_title']}</h2><ul><li>{t['adjust_up']}</li>"
+        f"<li>{t['adjust_down']}</li><li>{t['adjust_how']}</li></ul></section>"
+    )
 
     if is_baseline or lesson.is_retest:
         parts.extend(_record_table(plan, lesson, texts, t))
@@ -249,7 +274,7 @@ def _objectives(lesson: Lesson, lang: str, t: Mapping[str, str]) -> list[str]:
     colon = t["colon"]
     for dim, n in per_dim.items():
         dim_name, description = _DIM_HTML[lang][dim]
-        count = t["objective"].format(n=n)
+        count = plural(t, "objective", n).format(n=n)
         parts.append(f"<li><b>{dim_name}</b>{count}{colon}{description}</li>")
     parts.append("</ul></section>")
     return parts
@@ -278,7 +303,8 @@ def _timeline(
         row(t["exercise"].format(n=ex.number), item.timeline, item.minutes)
         if ex.number == halfway:
             row(t["break"], t["break_text"], _BREAK_MIN)
-    row(t["review"], t["review_text"], _REVIEW_MIN)
+    young = plan.request.age <= YOUNG_MAX_AGE
+    row(t["review"], t["review_text_young" if young else "review_text"], _REVIEW_MIN)
     row(t["homework"], _homework(plan, lesson, texts, t), _HOMEWORK_MIN)
     parts.append("</tbody></table></section>")
     return parts
@@ -327,17 +353,20 @@ def _overview_parts(plan: Plan, registry: Registry) -> list[str]:
     summary = [
         t[f"mode_{req.mode}"],
         t["age"].format(age=req.age),
-        t["summary"].format(
-            weeks=req.weeks,
-            lpw=req.lessons_per_week,
-            epl=req.exercises_per_lesson,
-            total=len(plan.lessons),
+        " · ".join(
+            plural(t, key, n).format(n=n)
+            for key, n in (
+                ("summary_weeks", req.weeks),
+                ("summary_lpw", req.lessons_per_week),
+                ("summary_epl", exercises_per_lesson(req)),
+                ("summary_total", len(plan.lessons)),
+            )
         ),
     ]
     if req.start_date is not None:
         summary.append(t["start"].format(date=req.start_date.isoformat()))
     parts = [
-        _head(t, title),
+        _head(t, title, lang),
         f'<header><h1>{title}</h1><p class="meta">{" · ".join(summary)}</p></header>',
     ]
 
@@ -356,6 +385,8 @@ def _overview_parts(plan: Plan, registry: Registry) -> list[str]:
     parts.append(f'<p class="meta">{t[note]}</p></section>')
 
     parts.extend(_dimension_table(plan, counts, t))
+    if assessment:
+        parts.extend(_score_sources(plan, t))
     parts.extend(_schedule(plan, registry, t))
     parts.extend(_how_to_use(plan, t))
     return parts
@@ -386,6 +417,43 @@ def _dimension_table(plan: Plan, counts: Mapping[str, int], t: Mapping[str, str]
     return parts
 
 
+def _score_sources(plan: Plan, t: Mapping[str, str]) -> list[str]:
+    """Where the 0-100 scores come from, and how to estimate three of them at this age."""
+    age = plan.request.age
+    side, seconds = schulte_check(age)
+    backward = age >= 7
+    wm = "check_wm_backward" if backward else "check_wm_forward"
+    rows = (
+        (
+            _DIM_HTML[plan.request.lang]["span"][0],
+            t["check_span"].format(n=side),
+            t["typical_span"].format(s=seconds),
+            t["rule_span"],
+        ),
+        (
+            _DIM_HTML[plan.request.lang]["working_memory"][0],
+            t[wm],
+            t["typical_wm"].format(d=digit_span_typical(age, backward)),
+            t["rule_wm"],
+        ),
+        (
+            _DIM_HTML[plan.request.lang]["sustained"][0],
+            t["check_sustained"],
+            t["typical_sustained"],
+            t["rule_sustained"],
+        ),
+    )
+    parts = [
+        f"<section><h2>{t['scores_title']}</h2><p>{t['scores_source']}</p><table><thead><tr>"
+        f"<th>{t['dim_col']}</th><th>{t['scores_check_col']}</th>"
+        f"<th>{t['scores_typical_col'].format(age=age)}</th><th>{t['scores_rule_col']}</th>"
+        "</tr></thead><tbody>"
+    ]
+    parts.extend("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    parts.append("</tbody></table></section>")
+    return parts
+
+
 def _schedule(plan: Plan, registry: Registry, t: Mapping[str, str]) -> list[str]:
     """Every lesson: week, number, date, level, its exercises and a link to its plan."""
     lang = plan.request.lang
@@ -399,14 +467,18 @@ def _schedule(plan: Plan, registry: Registry, t: Mapping[str, str]) -> list[str]
     doc_name = lesson_doc_filename(lang)
     sep = t["list_sep"]
     for lesson in plan.lessons:
-        titles = sep.join(_exercise_text(registry, ex).title for ex in lesson.exercises)
+        titles = sep.join(
+            t["ex_level"].format(title=_exercise_text(registry, ex).title, level=ex.spec.level)
+            for ex in lesson.exercises
+        )
         tag = (
             t["baseline_tag"] if lesson is baseline else t["retest_tag"] if lesson.is_retest else ""
         )
         href = _esc(quote(f"{lesson_folder(lesson, lang)}/{doc_name}"))
         parts.append(
             f'<tr><td class="num">{lesson.week}</td><td class="num">{lesson.number_in_week}</td>'
-            f'<td class="num">{_date_text(lesson, t)}</td><td class="num">{lesson.level}</td>'
+            f'<td class="num">{_date_text(lesson, t)}</td>'
+            f'<td class="num">{_levels(lesson, None)}</td>'
             f'<td>{tag}{titles}</td><td><a href="{href}">{t["open"]}</a></td></tr>'
         )
     parts.append("</tbody></table></section>")

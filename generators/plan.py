@@ -26,10 +26,11 @@ holds at least eight exercises, otherwise in every block of
 block covers what it can). A plan with fewer than eight exercises in total
 (a trial lesson) cannot cover every dimension and covers the neediest.
 
-Assessment retests. Lesson 1 is the baseline. Its exercises are repeated,
-with identical specs (kind, level, variant, seed) and ``retest=True``, as
-the whole of the last lesson of the middle week (``ceil(weeks / 2)``) and as
-the last lesson of the plan. A 1-week plan has no retest: a week is too
+Assessment retests. Lesson 1 is the baseline. Its exercises come back as
+parallel forms (same kind, level, variant and age; a new seed, so new
+content: a child who traced the baseline maze meets a new one) with
+``retest=True``, as the whole of the last lesson of the middle week
+(``ceil(weeks / 2)``) and as the last lesson of the plan. A 1-week plan has no retest: a week is too
 short to show change. Otherwise a retest needs at least one training lesson
 since the previous measurement (so the end retest needs 3+ lessons, and the
 middle one is dropped when it would directly follow the baseline or precede
@@ -47,17 +48,20 @@ excluded by design: they repeat the baseline's parameters exactly, so
 
 Determinism. Choices come from SplitMix64 over the request seed (not from
 ``random``, whose algorithms may change between Python versions), and each
-training exercise's ``ExerciseSpec.seed`` is SplitMix64(plan seed + ordinal):
-a bijection, so the seeds within a plan are distinct, not just likely so.
+exercise's ``ExerciseSpec.seed`` (training or retest) is SplitMix64(plan
+seed + ordinal): a bijection, so the seeds within a plan are distinct, not
+just likely so.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 from generators.dimensions import DIMENSIONS
+from generators.norms import YOUNG_MAX_AGE, YOUNG_MAX_EXERCISES
 from generators.request import PlanRequest
 from generators.worksheets import REGISTRY
 from generators.worksheets.base import MAX_LEVEL, ExerciseSpec, Registry, WorksheetKind
@@ -171,6 +175,13 @@ def week_gain(week: int) -> int:
 
 def clamp_level(level: int) -> int:
     return max(1, min(MAX_LEVEL, level))
+
+
+def exercises_per_lesson(req: PlanRequest) -> int:
+    """Exercises in each lesson: as asked, but at most four at ages 4-5 (norms.py)."""
+    if req.age <= YOUNG_MAX_AGE:
+        return min(req.exercises_per_lesson, YOUNG_MAX_EXERCISES)
+    return req.exercises_per_lesson
 
 
 def block_weeks(lessons_per_week: int, exercises_per_lesson: int) -> int:
@@ -365,19 +376,43 @@ class _Picker:
         self.kind_turn[d] = turn + 1
         kind = options[turn % len(options)]
         key = kind.name
-        variants = kind.variants or ("",)
+        variants = kind.variants_for(self.req.age, self.req.lang) or ("",)
         vturn = self.variant_turn.get(key, self.seed % 997)
         self.variant_turn[key] = vturn + 1
         spec = ExerciseSpec(
             kind=key,
             level=clamp_level(self.base + self.adjust[d] + gain),
             age=self.req.age,
-            seed=mix64((self.seed + self.ordinal) & _M64),
+            seed=self.next_seed(),
             lang=self.req.lang,
             variant=variants[vturn % len(variants)],
         )
-        self.ordinal += 1
         return Exercise(number, DIMENSIONS[d], key, spec)
+
+    def next_seed(self) -> int:
+        """A seed no other exercise of the plan has: SplitMix64 of the next ordinal."""
+        seed = mix64((self.seed + self.ordinal) & _M64)
+        self.ordinal += 1
+        return seed
+
+    def retest(self, baseline: Lesson, where: tuple[int, int, int, date | None]) -> Lesson:
+        """A retest at ``where``: the baseline's exercises as parallel forms.
+
+        Same kind, level, variant and age, so the results compare; a new
+        seed, so the child meets a new table, maze or list rather than the
+        one they already solved.
+        """
+        exercises = tuple(
+            Exercise(
+                e.number,
+                e.dimension,
+                e.kind,
+                dataclasses.replace(e.spec, seed=self.next_seed()),
+                True,
+            )
+            for e in baseline.exercises
+        )
+        return Lesson(*where, baseline.level, exercises)
 
     def lesson(self, where: tuple[int, int, int, date | None], dims: Sequence[int]) -> Lesson:
         """A training lesson at ``where`` = (week, number in week, index, date)."""
@@ -386,14 +421,6 @@ class _Picker:
         order = _arrange(list(dims), mix64(self.seed + index))
         exercises = tuple(self.exercise(n, d, gain) for n, d in enumerate(order, start=1))
         return Lesson(*where, clamp_level(self.base + gain), exercises)
-
-
-def _retest(baseline: Lesson, where: tuple[int, int, int, date | None]) -> Lesson:
-    """A retest lesson at ``where``: the baseline's exercises again (see module doc)."""
-    exercises = tuple(
-        Exercise(e.number, e.dimension, e.kind, e.spec, True) for e in baseline.exercises
-    )
-    return Lesson(*where, baseline.level, exercises)
 
 
 def _where(
@@ -420,7 +447,7 @@ def build_plan(req: PlanRequest, registry: AnyRegistry = REGISTRY) -> Plan:
     """
     picker = _Picker(req, _kinds_by_dimension(registry, req.age))
     per_week = req.lessons_per_week
-    per_lesson = req.exercises_per_lesson
+    per_lesson = exercises_per_lesson(req)
     weights = dimension_weights(req)
     retests = retest_indexes(req.weeks, per_week, per_lesson) if req.mode == "assessment" else ()
     offsets = day_offsets(per_week)
@@ -456,7 +483,7 @@ def build_plan(req: PlanRequest, registry: AnyRegistry = REGISTRY) -> Plan:
         for index in range(first, last + 1):
             where = _where(req, index, offsets)
             if index in retests and baseline is not None:
-                lessons.append(_retest(baseline, where))
+                lessons.append(picker.retest(baseline, where))
                 continue
             dims = baseline_dims if index == 1 and baseline_dims else next(dealt)
             lesson = picker.lesson(where, dims)

@@ -99,6 +99,18 @@ def text(lang: str, key: str, **fields: object) -> str:
     return catalogue(lang)[key].format_map(fields)
 
 
+def plural(templates: Mapping[str, str], key: str, n: int) -> str:
+    """The template for ``n`` of something: ``<key>_one`` when ``n`` is 1 and it exists.
+
+    English needs "1 exercise" but "2 exercises"; a catalogue that needs no
+    such form (Chinese) repeats the same text under both keys, so both
+    languages keep the same keys.
+    """
+    if n == 1:
+        return templates.get(f"{key}_one", templates[key])
+    return templates[key]
+
+
 def by_lang(key: str, langs: tuple[str, ...]) -> dict[str, str]:
     """``{lang: text}`` of a fixed text, e.g. a kind's title for every language."""
     return {lang: catalogue(lang)[key] for lang in langs}

@@ -13,9 +13,14 @@ Adding a kind, the checklist:
    bounds ``_sheet_bound``/``_key_bound`` (measured with ``svg.widest`` from
    the very texts drawn, never counted by hand); ``minutes``,
    ``instructions``, ``how_to_run``, ``key_note``.
+   Say which variants suit which ages and languages (``variant_min_age``,
+   ``variant_max_age``, ``variant_langs``, ``latin_variants``): the planner
+   rotates only through ``variants_for(age, lang)``.
 2. Its texts under ``[kind.<name>]`` in both ``generators/texts/zh.toml``
-   and ``en.toml`` (same keys, same placeholders; the catalogue test checks).
-3. An instance in ``_KINDS`` below (the order is part of every plan: append).
+   and ``en.toml`` (same keys, same placeholders; the catalogue test checks);
+   ``title_<variant>`` where a variant is a different task, ``<key>_young``
+   where ages 4-5 need other words (``Kind.young_text``).
+3. An instance in ``REGISTRY`` below (the order is part of every plan: append).
 4. A key test in ``tests/generators/test_worksheet_keys.py`` that reads the
    sheet back and checks the key against it; ``test_worksheets.py`` then
    checks sizes, ages and rendering of the new kind by itself.

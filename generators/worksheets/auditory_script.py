@@ -51,6 +51,8 @@ _ZH_POOL = (
     "门",
 )
 _EN_POOL = ("B", "C", "D", "F", "G", "H", "J", "K", "L", "M", "N", "P", "R", "S", "T")
+CATEGORY_FROM_AGE = 11
+"""From this age the listening script asks for a category of words (see ``by_category``)."""
 _MAX_START = 99
 """Above any start the counting rule can print (at most 57 items + 29)."""
 
@@ -85,15 +87,24 @@ class AuditoryScript(Kind):
     variants = ("skip", "target")
     css: ClassVar[str] = (
         ".ai{font-size:6px;text-anchor:middle}.ix{font-size:2.6px;fill:#999;text-anchor:middle}"
-        ".ar{fill:none;stroke:#d62728;stroke-width:.6}"
+        ".ar{fill:none;stroke:#d62728;stroke-width:.6}.aw{font-size:4.2px}"
     )
 
     def default_variant(self, age: int, lang: str) -> str:
         return "skip"
 
+    @staticmethod
+    def by_category(spec: ExerciseSpec) -> bool:
+        """Ages 11-14 listen for a kind of word (every fruit), not for one sound:
+        single-sound spotting is too easy a task for them to train on."""
+        return spec.age >= CATEGORY_FROM_AGE
+
     def size_of(self, spec: ExerciseSpec) -> tuple[int, int]:
         """(items read aloud, reactions expected)."""
         lv, age = spec.level, spec.age
+        if self.variant_of(spec) == "target" and self.by_category(spec):
+            n = ramp(lv, age, 20, 60)
+            return n, round(n * 0.2)
         if self.variant_of(spec) == "skip":
             n = ramp(lv, age, 12, 50)
             if age <= 5:
@@ -106,7 +117,18 @@ class AuditoryScript(Kind):
         rng = random.Random(spec.seed)
         if self.variant_of(spec) == "skip":
             return self._skip(spec, rng)
+        if self.by_category(spec):
+            return self._category(spec, rng)
         return self._target(spec, rng)
+
+    def _category(self, spec: ExerciseSpec, rng: random.Random) -> _Data:
+        n, t = self.size_of(spec)
+        words = section(spec.lang, "kind.auditory_script")
+        targets, others = words["category_words"].split(), words["other_words"].split()
+        items = [rng.choice(targets) for _ in range(t)] + [rng.choice(others) for _ in range(n - t)]
+        rng.shuffle(items)
+        react = tuple(i for i, word in enumerate(items) if word in targets)
+        return _Data(tuple(items), react, words["category_rule"])
 
     def _skip(self, spec: ExerciseSpec, rng: random.Random) -> _Data:
         n, k = self.size_of(spec)
@@ -166,12 +188,16 @@ class AuditoryScript(Kind):
         row, col = divmod(i, _PER_LINE)
         return _X0 + col * _DX, _Y0 + row * _DY
 
-    def _grid_fixed(self, n: int) -> tuple[str, str]:
+    def _item_class(self, spec: ExerciseSpec) -> str:
+        """Words are set smaller than single characters, so a line of ten still fits."""
+        return "ai aw" if self.variant_of(spec) == "target" and self.by_category(spec) else "ai"
+
+    def _grid_fixed(self, n: int, cls: str) -> tuple[str, str]:
         idx = "".join(
             f'<text x="{num(self._xy(i)[0])}" y="{num(self._xy(i)[1] - 6.5)}">{i + 1}</text>'
             for i in range(n)
         )
-        return f'<g class="ix">{idx}</g><g class="ai">', "</g>"
+        return f'<g class="ix">{idx}</g><g class="{cls}">', "</g>"
 
     def _widest_rule(self, spec: ExerciseSpec) -> str:
         t = section(spec.lang, "kind.auditory_script")
@@ -179,6 +205,8 @@ class AuditoryScript(Kind):
             rules = (t["count_down"], t["count_up"])
             return max((r.format(start=_MAX_START) + t["skip_suffix"] for r in rules), key=blen)
         item = self._widest_item(spec)
+        if self.by_category(spec):
+            return t["category_rule"]
         if spec.level < 7:
             return t["target"].format(target=item)
         return t["cue_target"].format(cue=item, target=item)
@@ -186,16 +214,19 @@ class AuditoryScript(Kind):
     def _widest_item(self, spec: ExerciseSpec) -> str:
         if self.variant_of(spec) == "skip":
             return str(_MAX_START)
+        if self.by_category(spec):
+            words = section(spec.lang, "kind.auditory_script")
+            return max((words["category_words"] + " " + words["other_words"]).split(), key=blen)
         return max(_pool(spec.lang), key=blen)
 
     def _sheet_bound(self, spec: ExerciseSpec) -> int:
         n, _ = self.size_of(spec)
-        head, tail = self._grid_fixed(n)
+        head, tail = self._grid_fixed(n, self._item_class(spec))
         item = widest(_item, 888.8, 888.8, 99, self._widest_item(spec))
         return blen(_rule(self._widest_rule(spec))) + blen(head + tail) + n * item
 
     def _sheet_body(self, spec: ExerciseSpec, data: _Data) -> str:
-        head, tail = self._grid_fixed(len(data.items))
+        head, tail = self._grid_fixed(len(data.items), self._item_class(spec))
         out = [_rule(data.rule), head]
         for i, item in enumerate(data.items):
             x, y = self._xy(i)
@@ -242,7 +273,9 @@ class AuditoryScript(Kind):
     def instructions(self, spec: ExerciseSpec) -> str:
         skip = self.variant_of(spec) == "skip"
         ax = not skip and spec.level >= 7
-        which = "skip" if skip else "ax" if ax else "target"
+        which = (
+            "skip" if skip else "category" if self.by_category(spec) else "ax" if ax else "target"
+        )
         return text(spec.lang, f"kind.auditory_script.instructions_{which}")
 
     def how_to_run(self, spec: ExerciseSpec) -> str:

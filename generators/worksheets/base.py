@@ -82,6 +82,15 @@ class WorksheetKind(Protocol):
         """Allowed ``ExerciseSpec.variant`` values ("" if none)."""
         ...
 
+    def variants_for(self, age: int, lang: str) -> tuple[str, ...]:
+        """The variants that suit a child of ``age`` in a plan in ``lang``; the planner
+        rotates through them (never empty; ``("",)`` for a kind without variants)."""
+        ...
+
+    def title_for(self, spec: ExerciseSpec) -> str:
+        """The title of the sheet ``spec`` draws (a variant may have its own)."""
+        ...
+
     def minutes(self, spec: ExerciseSpec) -> int:
         """Time box printed on the sheet and used by the lesson timeline."""
         ...

@@ -19,7 +19,7 @@ import random
 from dataclasses import dataclass
 from typing import ClassVar
 
-from generators.texts import text
+from generators.texts import plural, section, text
 
 from .base import ExerciseSpec
 from .page import LEFT, RIGHT, Kind, ramp
@@ -126,7 +126,7 @@ class _CancelKind(Kind):
         Deterministic, so its bytes are measured exactly by the bound.
         """
         _, dy, size = self._geometry(p)
-        label = text(spec.lang, "cancel.targets")
+        label = plural(section(spec.lang, "cancel"), "targets", p.n_targets)
         head = [
             shape_defs(round(size * 0.45, 2)) if p.shapes else "",
             f'<text x="{LEFT}" y="69" class="i">{label}</text>',
@@ -288,7 +288,7 @@ class Cancellation(_CancelKind):
         return text(spec.lang, f"kind.cancellation.instructions_{self.variant_of(spec)}")
 
     def how_to_run(self, spec: ExerciseSpec) -> str:
-        return text(spec.lang, "kind.cancellation.how_to_run", m=self.minutes(spec))
+        return self.young_text(spec, "how_to_run", m=self.minutes(spec))
 
 
 # --- look-alike 汉字 / letters (selective attention) --------------------------
@@ -330,6 +330,8 @@ class HanziCancellation(_CancelKind):
     dimension = "selective"
     min_age = 5
     variants = ("hanzi", "letters")
+    variant_langs: ClassVar[dict[str, tuple[str, ...]]] = {"hanzi": ("zh",)}
+    latin_variants: ClassVar[frozenset[str]] = frozenset({"letters"})
 
     def default_variant(self, age: int, lang: str) -> str:
         return "hanzi" if lang == "zh" else "letters"

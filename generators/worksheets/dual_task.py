@@ -222,10 +222,10 @@ class DualTask(Kind):
     # -- texts ---------------------------------------------------------------
 
     def instructions(self, spec: ExerciseSpec) -> str:
-        return text(spec.lang, f"kind.dual_task.instructions_{self.variant_of(spec)}")
+        return self.young_text(spec, f"instructions_{self.variant_of(spec)}")
 
     def how_to_run(self, spec: ExerciseSpec) -> str:
-        return text(spec.lang, f"kind.dual_task.how_to_run_{self.variant_of(spec)}")
+        return self.young_text(spec, f"how_to_run_{self.variant_of(spec)}")
 
     def key_note(self, spec: ExerciseSpec) -> str:
         return text(spec.lang, f"kind.dual_task.key_note_{self.variant_of(spec)}")

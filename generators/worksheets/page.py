@@ -26,15 +26,18 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 
 from generators.dimensions import DIMENSIONS, LANGS, dimension_name
-from generators.texts import by_lang, section, text
+from generators.norms import YOUNG_MAX_AGE
+from generators.texts import by_lang, catalogue, section, text
 
 from .base import MAX_LEVEL, Doc, ExerciseSpec, pad_to
-from .svg import FONT, blen, esc, wrap
+from .svg import FONTS, blen, esc, wrap
 
 SHEET = "sheet"
 KEY = "key"
 MIN_AGE = 4
 MAX_AGE = 14
+LATIN_ON_ZH_FROM = 7
+"""Youngest age for Latin letters on a Chinese sheet (pinyin starts in grade 1)."""
 _EM_PER_LINE = 41.0  # 180 mm of 4.2 mm text, less room for an overhanging comma
 SLACK = 8
 """Bytes added to every bound so the pad comment ("<!---->", 7 B) always fits."""
@@ -44,7 +47,6 @@ LEFT, RIGHT = 15.0, 195.0
 BODY_TOP, BODY_BOTTOM = 62.0, 284.0
 
 _CSS = (
-    f"svg{{font-family:{FONT};fill:#222}}"
     ".h{font-size:7.5px;font-weight:700}.m{font-size:3.4px;fill:#555}"
     ".i{font-size:4.2px}.tb{fill:none;stroke:#c0392b;stroke-width:.5}"
     ".tt{font-size:4.2px;fill:#c0392b;font-weight:700;text-anchor:middle}"
@@ -100,15 +102,36 @@ class Kind:
     """Kind-specific CSS appended to the page's <style> (part of the frame)."""
     variant_min_age: ClassVar[dict[str, int]] = {}
     """Youngest age each variant suits; younger children get ``default_variant``."""
+    variant_max_age: ClassVar[dict[str, int]] = {}
+    """Oldest age each variant suits (a day-night Stroop is too easy after 8)."""
+    variant_langs: ClassVar[dict[str, tuple[str, ...]]] = {}
+    """Languages a variant is drawn in (汉字 variants only in Chinese plans); others: all."""
+    latin_variants: ClassVar[frozenset[str]] = frozenset()
+    """Variants that print Latin letters: on Chinese sheets only from ``LATIN_ON_ZH_FROM``."""
 
     def __init__(self) -> None:
         assert self.dimension in DIMENSIONS, self.dimension
         self._title = MappingProxyType(by_lang(f"kind.{self.name}.title", LANGS))
+        self._variant_titles = {
+            (lang, v): text(lang, f"kind.{self.name}.title_{v}")
+            for lang in LANGS
+            for v in self.variants
+            if f"kind.{self.name}.title_{v}" in catalogue(lang)
+        }
 
     @property
     def title(self) -> Mapping[str, str]:
         """The kind's title per language, from ``[kind.<name>] title`` in the catalogues."""
         return self._title
+
+    def title_for(self, spec: ExerciseSpec) -> str:
+        """The title of the sheet ``spec`` draws: ``title_<variant>`` when the catalogue has one.
+
+        A kind whose variants are different tasks (colour words vs suns and
+        moons) says which one the sheet is, on the sheet and in its file name.
+        """
+        lang = spec.lang
+        return self._variant_titles.get((lang, self.variant_of(spec)), self._title[lang])
 
     # -- protocol ------------------------------------------------------------
 
@@ -135,6 +158,18 @@ class Kind:
         """What the key shows and how to score with it (printed on the key)."""
         return ""
 
+    def young_text(self, spec: ExerciseSpec, key: str, **fields: object) -> str:
+        """``kind.<name>.<key>``, or its ``<key>_young`` form at ages 4-5 when there is one
+        (nothing to write, the teacher's pace)."""
+        full = f"kind.{self.name}.{key}"
+        if spec.age <= YOUNG_MAX_AGE and f"{full}_young" in catalogue(spec.lang):
+            full += "_young"
+        return text(spec.lang, full, **fields)
+
+    def time_box(self, spec: ExerciseSpec) -> str:
+        """The time limit printed top right: the lesson's minutes unless a kind has a norm."""
+        return text(spec.lang, "page.time", m=self.minutes(spec))
+
     def record(self, spec: ExerciseSpec) -> str:
         """Extra field printed right of the name line, e.g. time taken."""
         return text(spec.lang, "page.record")
@@ -143,10 +178,21 @@ class Kind:
         """Variant used when ``spec.variant`` is empty or too hard for the age."""
         return self.variants[0]
 
-    def variants_for(self, age: int) -> tuple[str, ...]:
-        """The variants a child of ``age`` can do (never empty); for planners."""
-        ok = tuple(v for v in self.variants if age >= self.variant_min_age.get(v, MIN_AGE))
-        return ok or (self.default_variant(age, "zh"),)
+    def variant_ok(self, variant: str, age: int, lang: str) -> bool:
+        """Whether ``variant`` suits a child of ``age`` in a plan written in ``lang``."""
+        if not self.variant_min_age.get(variant, MIN_AGE) <= age:
+            return False
+        if age > self.variant_max_age.get(variant, MAX_AGE):
+            return False
+        if lang not in self.variant_langs.get(variant, LANGS):
+            return False
+        return not (lang == "zh" and variant in self.latin_variants and age < LATIN_ON_ZH_FROM)
+
+    def variants_for(self, age: int, lang: str = "zh") -> tuple[str, ...]:
+        """The variants a child of ``age`` can do in ``lang`` (never empty); the planner
+        rotates through these."""
+        ok = tuple(v for v in self.variants if self.variant_ok(v, age, lang))
+        return ok or (self.default_variant(age, lang),)
 
     def variant_of(self, spec: ExerciseSpec) -> str:
         """The variant actually drawn.
@@ -158,7 +204,7 @@ class Kind:
         can do; instructions, sheet and key all follow this same choice.
         """
         v = spec.variant
-        if v and spec.age >= self.variant_min_age.get(v, MIN_AGE):
+        if v and self.variant_ok(v, spec.age, spec.lang):
             return v
         return self.default_variant(spec.age, spec.lang)
 
@@ -203,24 +249,25 @@ class Kind:
         """Head and tail of the page; depends on the seed only through the fixed-width code."""
         lang = spec.lang
         t = section(lang, "page")
-        title = self.title[lang]
+        title = self.title_for(spec)
         code = sheet_code(spec.seed)
         meta = t["level"].format(
             dim=dimension_name(self.dimension, lang), level=spec.level, code=code
         )
+        if part == SHEET and spec.age <= YOUNG_MAX_AGE:
+            meta += t["read_aloud"]  # a pre-reader's sheet: the teacher reads it out
         head = [
             '<svg xmlns="http://www.w3.org/2000/svg" width="210mm" height="297mm" '
             f'viewBox="0 0 210 297" data-kind="{self.name}" data-part="{part}" '
             f'data-level="{spec.level}" data-code="{code}">',
             f"<title>{esc(title if part == SHEET else t['key'].format(title=title))}</title>",
-            f"<style>{_CSS}{self.css}</style>",
+            f"<style>svg{{font-family:{FONTS[lang]};fill:#222}}{_CSS}{self.css}</style>",
             '<rect width="210" height="297" fill="#fff"/>',
         ]
         if part == SHEET:
             head.append(f'<text x="15" y="19" class="h">{esc(title)}</text>')
             head.append('<rect x="150" y="11" width="45" height="11" rx="2" class="tb"/>')
-            minutes = t["time"].format(m=self.minutes(spec))
-            head.append(f'<text x="172.5" y="18.2" class="tt">{esc(minutes)}</text>')
+            head.append(f'<text x="172.5" y="18.2" class="tt">{esc(self.time_box(spec))}</text>')
             head.append(f'<text x="15" y="26.5" class="m">{esc(meta)}</text>')
             head.append(f'<text x="15" y="34" class="i">{esc(t["name"])}</text>')
             rec = self.record(spec)

@@ -17,6 +17,7 @@ import random
 from dataclasses import dataclass
 from typing import ClassVar
 
+from generators.norms import schulte_seconds
 from generators.texts import section, text
 
 from .base import ExerciseSpec
@@ -205,13 +206,29 @@ class Schulte(_TableKind):
     dimension = "span"
     variants = ("digits", "letters", "hanzi")
     variant_min_age: ClassVar[dict[str, int]] = {"letters": 6, "hanzi": 6}
+    variant_langs: ClassVar[dict[str, tuple[str, ...]]] = {"hanzi": ("zh",)}
+    latin_variants: ClassVar[frozenset[str]] = frozenset({"letters"})
 
     def default_variant(self, age: int, lang: str) -> str:
         return "digits"
 
     def size_n(self, spec: ExerciseSpec) -> int:
-        n = ramp(spec.level, spec.age, 3, 7)
+        """Grid side: 3x3 at 4-5, 4x4 at 6, 5x5 from 7 (the size the norms are for);
+        one size larger from level 6 and again from level 9, up to 4x4 before 7,
+        6x6 before 10 and 7x7 after. Letters stop at 5x5 (26 letters)."""
+        age, level = spec.age, spec.level
+        base = 3 if age <= 5 else 4 if age == 6 else 5
+        top = 4 if age <= 6 else 6 if age <= 9 else 7
+        n = min(top, base + (level >= 6) + (level >= 9))
         return min(n, 5) if self.variant_of(spec) == "letters" else n
+
+    def limit_s(self, spec: ExerciseSpec) -> int:
+        """Seconds for one table: a little over the typical time at this age and size."""
+        typical = schulte_seconds(self.size_n(spec), spec.age)
+        return max(15, 5 * round(typical * 1.15 / 5))
+
+    def time_box(self, spec: ExerciseSpec) -> str:
+        return text(spec.lang, "page.time_s", s=self.limit_s(spec))
 
     def _grid(self, spec: ExerciseSpec) -> _Grid:
         n = self.size_n(spec)
@@ -226,7 +243,8 @@ class Schulte(_TableKind):
         return _Grid(n, labels, ("",) * nn, tuple(range(nn)))
 
     def minutes(self, spec: ExerciseSpec) -> int:
-        return max(1, self.size_n(spec) - 2)
+        """Three tables in a row at the time limit, as the lesson plan says."""
+        return max(1, -(-3 * self.limit_s(spec) // 60))
 
     def instructions(self, spec: ExerciseSpec) -> str:
         labels = self._grid(spec).labels
@@ -234,7 +252,7 @@ class Schulte(_TableKind):
         return text(spec.lang, "kind.schulte.instructions", first=first, second=second, last=last)
 
     def how_to_run(self, spec: ExerciseSpec) -> str:
-        return text(spec.lang, "kind.schulte.how_to_run")
+        return text(spec.lang, "kind.schulte.how_to_run", s=self.limit_s(spec))
 
     def key_note(self, spec: ExerciseSpec) -> str:
         return text(spec.lang, "kind.schulte.key_note")

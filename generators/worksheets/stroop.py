@@ -73,6 +73,7 @@ class Stroop(Kind):
     dimension = "selective"
     variants = ("words", "daynight")
     variant_min_age: ClassVar[dict[str, int]] = {"words": 6}
+    variant_max_age: ClassVar[dict[str, int]] = {"daynight": 8}
     css: ClassVar[str] = ".sw{font-weight:700;text-anchor:middle}.sk{text-anchor:middle}"
 
     def default_variant(self, age: int, lang: str) -> str:

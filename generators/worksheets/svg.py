@@ -23,6 +23,17 @@ from generators.texts import text
 FONT = "'Noto Sans CJK SC','Source Han Sans SC','PingFang SC','Microsoft YaHei',sans-serif"
 """Generic CJK-capable family list; no font is ever fetched by URL."""
 
+LATIN_FONT = (
+    "'Helvetica Neue',Arial,'Liberation Sans','DejaVu Sans','Noto Sans',"
+    "'Noto Sans CJK SC','PingFang SC','Microsoft YaHei',sans-serif"
+)
+"""English sheets: Latin fonts first, so quotes and dashes keep their Latin
+widths (a CJK font draws “ ” full-width), and CJK fonts after them for a
+child's name written in 汉字."""
+
+FONTS = {"zh": FONT, "en": LATIN_FONT}
+"""Font stack per plan language."""
+
 WIDE = 888.8
 """A coordinate that prints at the maximum width of ``num`` for a page value."""
 

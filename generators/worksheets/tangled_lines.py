@@ -16,15 +16,19 @@ import random
 from dataclasses import dataclass
 from typing import ClassVar
 
+from generators.norms import YOUNG_MAX_AGE
 from generators.texts import text
 
 from .base import ExerciseSpec
-from .page import Kind, ramp
+from .page import LATIN_ON_ZH_FROM, Kind, ramp
 from .svg import blen, num, widest
 
 _XS, _XE = 24.0, 186.0
 _YT, _YB = 72.0, 274.0
 _LETTERS = "ABCDEFGH"
+_SHAPES = "○△□☆◇♡✕◎"
+"""End labels on Chinese sheets before 7, when Latin letters are not yet taught
+(stimuli, not text: a child names them by their shape)."""
 _PALETTE = ("#d62728", "#1f5fbf", "#2a9d3a", "#e08a00", "#8e44ad", "#00a0a0", "#c2185b", "#6d4c41")
 
 
@@ -105,7 +109,12 @@ class TangledLines(Kind):
             out.append(_seg(c1[0], c1[1], c2[0], c2[1], p2[0], p2[1]))
         return "".join(out)
 
-    def _markers(self, k: int) -> str:
+    @staticmethod
+    def labels(spec: ExerciseSpec) -> str:
+        """What the right-hand ends are marked with: letters, or shapes on young Chinese sheets."""
+        return _SHAPES if spec.lang == "zh" and spec.age < LATIN_ON_ZH_FROM else _LETTERS
+
+    def _markers(self, k: int, labels: str) -> str:
         out = ['<g class="lm">']
         for i in range(k):
             y = num(_y_of(i, k))
@@ -116,7 +125,7 @@ class TangledLines(Kind):
         for i in range(k):
             y = num(_y_of(i, k) + 1.5)
             out.append(f'<text x="{_XS}" y="{y}" data-start="{i + 1}">{i + 1}</text>')
-            out.append(f'<text x="{_XE}" y="{y}" data-end="{_LETTERS[i]}">{_LETTERS[i]}</text>')
+            out.append(f'<text x="{_XE}" y="{y}" data-end="{labels[i]}">{labels[i]}</text>')
         out.append("</g>")
         return "".join(out)
 
@@ -128,7 +137,9 @@ class TangledLines(Kind):
 
     def _sheet_bound(self, spec: ExerciseSpec) -> int:
         k, segs = self.size_of(spec)
-        fixed = blen(self._markers(k)) + len(f'<g class="tl" stroke-width="{self._stroke(spec)}">')
+        fixed = blen(self._markers(k, self.labels(spec))) + len(
+            f'<g class="tl" stroke-width="{self._stroke(spec)}">'
+        )
         return fixed + len("</g>") + k * (widest(_path, "") + self._path_max(segs))
 
     def _sheet_body(self, spec: ExerciseSpec, data: _Data) -> str:
@@ -136,28 +147,34 @@ class TangledLines(Kind):
         out = [f'<g class="tl" stroke-width="{self._stroke(spec)}">']
         out.extend(_path(d) for d in data.paths)
         out.append("</g>")
-        out.append(self._markers(k))
+        out.append(self._markers(k, self.labels(spec)))
         return "".join(out)
 
     def _mapping(self, spec: ExerciseSpec, i: int, end: int) -> str:
-        return f"{i + 1}→{_LETTERS[end]}"
+        return f"{i + 1}→{self.labels(spec)[end]}"
 
     def _key_bound(self, spec: ExerciseSpec) -> int:
         k, segs = self.size_of(spec)
-        fixed = blen(self._markers(k)) + len('<g class="tk" stroke-width="1.2"></g>')
-        item = widest(_key_path, "#d62728", 9, "H", "") + self._path_max(segs)
+        fixed = blen(self._markers(k, self.labels(spec))) + len(
+            '<g class="tk" stroke-width="1.2"></g>'
+        )
+        label = max(self.labels(spec), key=blen)
+        item = widest(_key_path, "#d62728", 9, label, "") + self._path_max(segs)
         mapping = len('<text x="15" y="282" class="mp" data-role="mapping"></text>')
-        mapping += k * (blen(self._mapping(spec, 0, 0)) + 3)
+        sep = blen(text(spec.lang, "kind.tangled_lines.pair_sep"))
+        widest_end = max(range(k), key=lambda e: blen(self.labels(spec)[e]))
+        mapping += k * blen(self._mapping(spec, k - 1, widest_end)) + max(k - 1, 0) * sep
         return fixed + k * item + mapping
 
     def _key_body(self, spec: ExerciseSpec, data: _Data) -> str:
         k = len(data.ends)
         out = ['<g class="tk" stroke-width="1.2">']
         for i, (end, d) in enumerate(zip(data.ends, data.paths, strict=True)):
-            out.append(_key_path(_PALETTE[i], i + 1, _LETTERS[end], d))
+            out.append(_key_path(_PALETTE[i], i + 1, self.labels(spec)[end], d))
         out.append("</g>")
-        out.append(self._markers(k))
-        pairs = "　".join(self._mapping(spec, i, e) for i, e in enumerate(data.ends))
+        out.append(self._markers(k, self.labels(spec)))
+        sep = text(spec.lang, "kind.tangled_lines.pair_sep")
+        pairs = sep.join(self._mapping(spec, i, e) for i, e in enumerate(data.ends))
         out.append(f'<text x="15" y="282" class="mp" data-role="mapping">{pairs}</text>')
         return "".join(out)
 
@@ -167,7 +184,9 @@ class TangledLines(Kind):
         return 2 + self.size_of(spec)[0] // 3
 
     def instructions(self, spec: ExerciseSpec) -> str:
-        return text(spec.lang, "kind.tangled_lines.instructions")
+        if spec.age > YOUNG_MAX_AGE and self.labels(spec) == _SHAPES:
+            return text(spec.lang, "kind.tangled_lines.instructions_shapes")
+        return self.young_text(spec, "instructions")
 
     def how_to_run(self, spec: ExerciseSpec) -> str:
         return text(spec.lang, "kind.tangled_lines.how_to_run")

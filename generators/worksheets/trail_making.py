@@ -69,6 +69,7 @@ class TrailMaking(Kind):
     dimension = "shifting"
     variants = ("numbers", "letters", "colors")
     variant_min_age: ClassVar[dict[str, int]] = {"letters": 7, "colors": 5}
+    latin_variants: ClassVar[frozenset[str]] = frozenset({"letters"})
     css: ClassVar[str] = (
         ".tm{text-anchor:middle;font-weight:700}.tm circle{stroke:#222;stroke-width:.45}"
         ".n{fill:#fff}.nr{fill:#f5b5b5}.nb{fill:#b0cbf2}.tg{font-size:3.2px;fill:#c0392b;"

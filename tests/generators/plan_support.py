@@ -26,6 +26,12 @@ class FakeKind:
     max_age: int = 14
     variants: tuple[str, ...] = ("",)
 
+    def variants_for(self, age: int, lang: str) -> tuple[str, ...]:
+        return self.variants
+
+    def title_for(self, spec: ExerciseSpec) -> str:
+        return self.title[spec.lang]
+
     def minutes(self, spec: ExerciseSpec) -> int:
         return 3 + spec.level // 3
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from datetime import date, timedelta
@@ -38,10 +39,22 @@ def plan_of(**fields: object) -> Plan:
     return build_plan(make(**fields), REGISTRY)
 
 
+def per_lesson(req: PlanRequest) -> int:
+    """Exercises a lesson holds: as asked, at most four at ages 4-5 (restated, not imported)."""
+    return min(req.exercises_per_lesson, 4) if req.age <= 5 else req.exercises_per_lesson
+
+
 def block_weeks(req: PlanRequest) -> int:
     """Weeks per coverage block, as documented in generators.plan (restated, not imported)."""
-    capacity = req.lessons_per_week * req.exercises_per_lesson
+    capacity = req.lessons_per_week * per_lesson(req)
     return 1 if capacity >= 8 else -(-8 // capacity)
+
+
+def test_young_children_get_at_most_four_exercises_a_lesson() -> None:
+    for age, asked, expected in ((4, 7, 4), (5, 10, 4), (5, 3, 3), (6, 7, 7)):
+        plan = plan_of(age=age, weeks=2, exercises_per_lesson=asked)
+        assert {len(lesson.exercises) for lesson in plan.lessons} == {expected}
+        _assert_coverage(plan)
 
 
 def training(plan: Plan) -> list:
@@ -223,13 +236,17 @@ def test_retest_positions(
     assert (plan.baseline is plan.lessons[0]) == bool(expected)
 
 
-def test_retests_repeat_the_baseline_exactly() -> None:
+def test_retests_are_parallel_forms_of_the_baseline() -> None:
     plan = plan_of(weeks=4, lessons_per_week=3)
     baseline = plan.lessons[0]
     assert not any(e.retest for e in baseline.exercises)
+    seeds = {e.spec.seed for lesson in plan.lessons for e in lesson.exercises}
+    assert len(seeds) == sum(len(lesson.exercises) for lesson in plan.lessons)
     for lesson in plan.retest_lessons:
         assert lesson.level == baseline.level
-        assert [e.spec for e in lesson.exercises] == [e.spec for e in baseline.exercises]
+        for e, b in zip(lesson.exercises, baseline.exercises, strict=True):
+            assert e.spec.seed != b.spec.seed
+            assert dataclasses.replace(e.spec, seed=0) == dataclasses.replace(b.spec, seed=0)
         assert [(e.number, e.dimension, e.kind) for e in lesson.exercises] == [
             (e.number, e.dimension, e.kind) for e in baseline.exercises
         ]

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from generators import texts
 from generators.worksheets import MAX_LEVEL, REGISTRY, ExerciseSpec
 from generators.worksheets.page import Kind
 
@@ -365,7 +366,8 @@ def test_tangled_lines_key_mapping_follows_the_drawn_lines(spec: ExerciseSpec) -
     }
     assert keyed == drawn
     (mapping,) = (e for e in key.iter() if e.get("data-role") == "mapping")
-    assert text(mapping).split("　") == [f"{s}→{drawn[s][0]}" for s in sorted(drawn, key=int)]
+    sep = texts.text(spec.lang, "kind.tangled_lines.pair_sep")
+    assert text(mapping).split(sep) == [f"{s}→{drawn[s][0]}" for s in sorted(drawn, key=int)]
 
 
 # -- Stroop -----------------------------------------------------------------------------
@@ -435,7 +437,13 @@ def test_auditory_key_positions_follow_the_script(spec: ExerciseSpec) -> None:
         react = [i for i in range(1, len(nums)) if nums[i] - nums[i - 1] != step]
         assert all(nums[i] - nums[i - 1] == 2 * step for i in react)  # one number left out
         assert str(nums[0]) in rule_text  # the script says where counting starts
+    elif rule_text == texts.text(spec.lang, "kind.auditory_script.category_rule"):
+        assert spec.age >= 11  # ages 11-14 listen for a kind of word
+        fruit = set(texts.text(spec.lang, "kind.auditory_script.category_words").split())
+        react = [i for i, word in enumerate(items) if word in fruit]
+        assert len(react) < len(items)
     else:
+        assert spec.age < 11
         m = re.search(r"(?:目标：|Target: )(\S)", rule_text)
         assert m
         target = m.group(1)

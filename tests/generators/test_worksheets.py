@@ -289,8 +289,9 @@ def test_young_children_get_a_variant_they_can_do() -> None:
         b'href="#sun"' in stroop.sheet(young).render()
         or b'href="#moon"' in stroop.sheet(young).render()
     )
-    assert stroop.variants_for(5) == ("daynight",)  # type: ignore[attr-defined]
-    assert stroop.variants_for(9) == ("words", "daynight")  # type: ignore[attr-defined]
+    assert stroop.variants_for(5) == ("daynight",)
+    assert stroop.variants_for(8) == ("words", "daynight")
+    assert stroop.variants_for(9) == ("words",)  # no day-night Stroop after 8
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name)
