@@ -12,6 +12,7 @@ from generators.library import Library
 from .config import Config
 from .download import setup_download_routes
 from .errors import error_middleware
+from .library_watch import watching
 from .routes import setup_routes
 from .state import STATE, build_state
 
@@ -22,7 +23,15 @@ def make_app(config: Config, library: Library | None = None) -> web.Application:
     setup_routes(app)
     setup_download_routes(app)
     app.cleanup_ctx.append(_monitor_loop)
+    app.cleanup_ctx.append(_watch_library)
     return app
+
+
+async def _watch_library(app: web.Application) -> AsyncIterator[None]:
+    """Library changes picked up while serving: periodic scans and SIGHUP."""
+    state = app[STATE]
+    async with watching(state.library_watch, state.config.library_scan):
+        yield
 
 
 async def _monitor_loop(app: web.Application) -> AsyncIterator[None]:

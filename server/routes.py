@@ -142,6 +142,7 @@ async def healthz(request: web.Request) -> web.Response:
             "in_use": adm.in_use,
             "queued": adm.queued,
             "library_files": len(state.library) if state.library is not None else 0,
+            "library": state.library_watch.report(),
         }
     )
 

@@ -40,6 +40,7 @@ from .admission import (
     reserve_for,
 )
 from .config import Config
+from .library_watch import LibraryWatch
 from .links import LinkSealer
 from .looplag import LoopMonitor
 from .metrics import Metrics
@@ -68,7 +69,7 @@ class State:
     cost_model: CostModel = field(default_factory=CostModel)
     loop_monitor: LoopMonitor = field(default_factory=LoopMonitor)
     render_cache: RenderCache = field(default_factory=lambda: RenderCache(RENDER_CACHE_BYTES))
-    _cache: OrderedDict[bytes, PlanArchive] = field(default_factory=OrderedDict)
+    _cache: OrderedDict[tuple[int, bytes], PlanArchive] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     connections: Any = None  # the ConnectionGuard once a socket is served (server.serve)
     per_client: dict[str, int] = field(default_factory=dict)  # downloads by address now
@@ -78,7 +79,28 @@ class State:
     _executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(BUILD_WORKERS, thread_name_prefix="build")
     )
-    _inflight: dict[bytes, asyncio.Task[PlanArchive]] = field(default_factory=dict)
+    _inflight: dict[tuple[int, bytes], asyncio.Task[PlanArchive]] = field(default_factory=dict)
+
+    library_watch: Any = None  # the LibraryWatch (server.library_watch), set by build_state
+
+    def _key(self, req: PlanRequest) -> tuple[int, bytes]:
+        """Cache key: the library snapshot's generation and the normalised request.
+
+        A library change starts a new generation, so no layout built over the
+        old files is found again (its sizes, CRCs and ETag are stale).
+        """
+        generation = self.library.generation if self.library is not None else 0
+        return generation, req.canonical_bytes()
+
+    def swap_library(self, library: Library) -> None:
+        """Make ``library`` the one new plans and links use; drop layouts of the old one.
+
+        Called on the event loop; the assignment is atomic, so a build running
+        in a worker thread sees either snapshot whole, never a mix.
+        """
+        self.library = library
+        with self._lock:
+            self._cache.clear()
 
     async def archive_for_request(self, req: PlanRequest) -> PlanArchive:
         """Like ``archive_for``, building a new layout off the event loop, admitted.
@@ -90,7 +112,7 @@ class State:
         the same new plan (a download manager's 8 ranges) share one build.
         A cached layout costs no thread hop.
         """
-        key = req.canonical_bytes()
+        key = self._key(req)
         hit = self._cached(key)
         if hit is not None:
             return hit
@@ -108,12 +130,12 @@ class State:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._executor, self.archive_for, req)
 
-    def _build_done(self, key: bytes, task: asyncio.Task[PlanArchive]) -> None:
+    def _build_done(self, key: tuple[int, bytes], task: asyncio.Task[PlanArchive]) -> None:
         self._inflight.pop(key, None)
         if not task.cancelled():
             task.exception()  # retrieved here: a build nobody waits for any more is no error
 
-    def _cached(self, key: bytes) -> PlanArchive | None:
+    def _cached(self, key: tuple[int, bytes]) -> PlanArchive | None:
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None:
@@ -122,12 +144,15 @@ class State:
 
     def archive_for(self, req: PlanRequest) -> PlanArchive:
         """The plan's archive layout, built once and kept in a small LRU."""
-        key = req.canonical_bytes()
+        library = self.library  # one snapshot for the whole build
+        key = (library.generation if library is not None else 0, req.canonical_bytes())
         hit = self._cached(key)
         if hit is not None:
             return hit
-        archive = build_archive(req, self.library, self.render_cache)
+        archive = build_archive(req, library, self.render_cache)
         with self._lock:
+            if library is not self.library:
+                return archive  # the library changed during the build: do not keep it
             self._cache[key] = archive
             while len(self._cache) > LAYOUT_CACHE_SIZE:
                 self._cache.popitem(last=False)
@@ -176,7 +201,7 @@ def build_state(config: Config, library: Library | None = None) -> State:
         rate_window=config.rate_window,
         sndbuf=config.sndbuf,
     )
-    return State(
+    state = State(
         config=config,
         sealer=sealer,
         admission=Admission(plan.slots, config.queue_timeout, capacity=plan.downloads),
@@ -186,3 +211,5 @@ def build_state(config: Config, library: Library | None = None) -> State:
         limits=limits,
         builds=Admission(BUILD_WORKERS, config.queue_timeout, BUILD_QUEUE),
     )
+    state.library_watch = LibraryWatch(state)
+    return state

@@ -266,7 +266,8 @@ class ArchiveLayout:
         Buffers are at most ``chunk_size`` long; file bodies come as one
         ``FileSlice`` per entry (the I/O layer chunks its sendfile calls).
         Raises ``SourceChanged`` before producing any byte of a file entry
-        (header or body) whose file no longer matches its index.
+        (header or body) whose file no longer matches its index, and again
+        after its body slice was consumed if the file changed meanwhile.
         """
         total = self.total_size
         if end is None:
@@ -311,6 +312,9 @@ class ArchiveLayout:
         e = min(end, hi) - body_lo
         if isinstance(src, FileSource):
             yield src.slice(s, e - s)
+            # Resumed once the consumer has sent the slice: a file replaced or
+            # edited during the send is caught before any later byte.
+            src.check()
         elif isinstance(src, MemorySource):
             yield from self._chunks(src.payload, s, e)
         else:
