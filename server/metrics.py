@@ -50,6 +50,7 @@ class Metrics:
         budget: int,
         library: str | None,
         cache: tuple[int, int, int] = (0, 0, 0),
+        layouts: tuple[int, int] = (0, 0),
     ) -> str:
         proc = psutil.Process()
         lines = [
@@ -98,6 +99,11 @@ class Metrics:
             "# HELP planstream_render_cache_bytes Bytes of rendered documents held.",
             "# TYPE planstream_render_cache_bytes gauge",
             f"planstream_render_cache_bytes {cache[2]}",
+            "# HELP planstream_layout_cache_bytes Bytes of plan layouts: cached, and "
+            "resident (cached or still being sent).",
+            "# TYPE planstream_layout_cache_bytes gauge",
+            f'planstream_layout_cache_bytes{{held="cached"}} {layouts[0]}',
+            f'planstream_layout_cache_bytes{{held="resident"}} {layouts[1]}',
         ]
         lines += [
             "# HELP planstream_library_file_changes_total Library files found changed, "
