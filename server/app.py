@@ -9,6 +9,7 @@ from aiohttp import web
 
 from generators.library import Library
 
+from . import http_noise
 from .config import Config
 from .download import setup_download_routes
 from .errors import error_middleware
@@ -20,6 +21,7 @@ from .state import STATE, build_state
 def make_app(config: Config, library: Library | None = None) -> web.Application:
     app = web.Application(client_max_size=256 * 1024, middlewares=[error_middleware])
     app[STATE] = build_state(config, library)
+    http_noise.install()
     setup_routes(app)
     setup_download_routes(app)
     app.cleanup_ctx.append(_monitor_loop)
