@@ -60,6 +60,7 @@ async def test_100_posts_of_different_52_week_plans_stay_within_the_budget(
     layouts = health["caches"]["layouts"]
     assert 0 < layouts["bytes"] <= layouts["max_bytes"] == 32 * MiB
     assert layouts["count"] < 100  # evicted by bytes: the oldest plans are gone
+    print(f"100 x 52-week POSTs: RSS {rss0 / MiB:.0f} -> peak {peak / MiB:.0f} MiB; {layouts}")
     assert peak < budget, f"RSS {peak / MiB:.0f} MiB over the {budget / MiB:.0f} MiB budget"
     # What the caches may hold plus two builds in flight, not one layout per plan.
     assert peak - rss0 < 96 * MiB, f"RSS grew {(peak - rss0) / MiB:.0f} MiB"
