@@ -211,6 +211,17 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
 
 
+def settle_descriptors(pid: int, baseline: int) -> tuple[int, list[str]]:
+    """Open descriptors once the last FINs have landed, and what they are if above baseline."""
+    fds = descriptors(pid)
+    for _ in range(50):  # a connection whose FIN is still on its way closes within moments
+        if fds <= baseline:
+            return fds, []
+        time.sleep(0.2)
+        fds = descriptors(pid)
+    return fds, sorted(os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd"))
+
+
 def run_storm(server: Server, port: int, args: argparse.Namespace) -> int:
     if not server.ready.wait(60) or server.proc.poll() is not None:
         print("".join(server.lines), file=sys.stderr)
@@ -232,20 +243,7 @@ def run_storm(server: Server, port: int, args: argparse.Namespace) -> int:
     time.sleep(0.5)
     after = outcomes(port)
     added = {k: after.get(k, 0) - before.get(k, 0) for k in after}
-    fds = descriptors(server.proc.pid)
-    for _ in range(50):  # a connection whose FIN is still on its way closes within moments
-        if fds <= base_fds:
-            break
-        time.sleep(0.2)
-        fds = descriptors(server.proc.pid)
-    left = (
-        sorted(
-            os.readlink(f"/proc/{server.proc.pid}/fd/{fd}")
-            for fd in os.listdir(f"/proc/{server.proc.pid}/fd")
-        )
-        if fds > base_fds
-        else []
-    )
+    fds, left = settle_descriptors(server.proc.pid, base_fds)
     errors = server.errors()
     checks = {
         "outcomes add up to the downloads made": sum(added.values()) == made,
