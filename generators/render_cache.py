@@ -14,6 +14,7 @@ It lives in memory only: nothing is ever written to disk.
 
 from __future__ import annotations
 
+import builtins
 import sys
 from collections.abc import Callable
 
@@ -31,7 +32,7 @@ class RenderCache:
 
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         # One huge document must not flush the rest: at most 1/8 of the bound each.
-        self._cache: BoundedCache[str, bytes] = BoundedCache(max_bytes)
+        self._cache: BoundedCache[str, builtins.bytes] = BoundedCache(max_bytes)
 
     @property
     def max_bytes(self) -> int:
@@ -52,7 +53,7 @@ class RenderCache:
     def __len__(self) -> int:
         return len(self._cache)
 
-    def get_or_render(self, key: str, render: Callable[[], bytes]) -> bytes:
+    def get_or_render(self, key: str, render: Callable[[], builtins.bytes]) -> builtins.bytes:
         data = self._cache.get(key)
         if data is not None:
             return data
@@ -60,6 +61,6 @@ class RenderCache:
         self._cache.put(key, data, sys.getsizeof(data) + key_cost(key))
         return data
 
-    def wrap(self, key: str, render: Callable[[], bytes]) -> Callable[[], bytes]:
+    def wrap(self, key: str, render: Callable[[], builtins.bytes]) -> Callable[[], builtins.bytes]:
         """A producer that renders through this cache."""
         return lambda: self.get_or_render(key, render)

@@ -91,14 +91,14 @@ def _identity_line(name: bytes, mtime: int, mode: int, src: Source) -> bytes:
     return b"%s\0%d\0%d\0%d\0%s\0" % (name, mtime, mode, src.method, src.identity())
 
 
-def _narrow(a: array) -> array:  # type: ignore[type-arg]
+def _narrow(a: array[int]) -> array[int]:
     """The same values in 4-byte items when they all fit, else ``a`` itself."""
     if len(a) == 0 or (min(a) >= 0 and max(a) < 1 << 32):
         return array("I", a)
     return a
 
 
-def _array_bytes(a: array) -> int:  # type: ignore[type-arg]
+def _array_bytes(a: array[int]) -> int:
     # Object header + buffer; the buffer over-allocates at most 1/16 + a few items.
     return 80 + a.buffer_info()[1] * a.itemsize * 17 // 16 + 64
 
@@ -159,7 +159,7 @@ class ArchiveLayout:
         every new plan (11,285 times for the largest), so call overhead is
         most of its cost.
         """
-        unique, dir_index = UniqueNames(), {}
+        unique, dir_index = UniqueNames(), dict[bytes, int]()
         dirs, bases = self._dirs, self._bases
         lhs, chs, ut, z64_len = (
             R.LOCAL_HEADER.size,
