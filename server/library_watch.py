@@ -27,12 +27,11 @@ import signal
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from generators.library import Change, Library, LibraryError
 
-if TYPE_CHECKING:
-    from .state import State
+from .metrics import Metrics
 
 log = logging.getLogger("planstream.library")
 
@@ -40,10 +39,22 @@ RECENT = 20  # changes listed in /healthz
 
 
 class LibraryWatch:
-    """Scans, re-indexes and swaps the library of one ``State``; counts what changed."""
+    """Scans, re-indexes and swaps one server's library; counts what changed.
 
-    def __init__(self, state: State) -> None:
-        self.state = state
+    ``current`` returns the library in use and ``swap`` puts a new one in
+    (``State.library`` and ``State.swap_library``): passed as functions, so
+    this module needs nothing of ``server.state``, which builds it.
+    """
+
+    def __init__(
+        self,
+        current: Callable[[], Library | None],
+        swap: Callable[[Library], None],
+        metrics: Metrics,
+    ) -> None:
+        self.current = current
+        self.swap = swap
+        self.metrics = metrics
         self.recent: deque[dict[str, object]] = deque(maxlen=RECENT)
         self.scans = 0
         self.last_scan: float | None = None  # wall clock of the last finished scan
@@ -57,7 +68,7 @@ class LibraryWatch:
     async def scan(self) -> list[Change]:
         """Stat every indexed file; re-index what changed, drop what vanished; swap."""
         async with self._lock:
-            library = self.state.library
+            library = self.current()
             if library is None:
                 return []
             changes: list[Change] = await self._in_thread(library.scan)
@@ -71,7 +82,7 @@ class LibraryWatch:
     async def reindex(self) -> list[Change]:
         """Index the whole tree again (SIGHUP), reusing unchanged files' CRCs; swap."""
         async with self._lock:
-            old = self.state.library
+            old = self.current()
             if old is None:
                 return []
             try:
@@ -90,10 +101,10 @@ class LibraryWatch:
             self._suspect_task = asyncio.ensure_future(self.scan())
 
     def _swap(self, new: Library, changes: list[Change]) -> None:
-        self.state.swap_library(new)
+        self.swap(new)
         now = round(time.time(), 3)
         for c in changes:
-            self.state.metrics.library_changes[c.change] += 1
+            self.metrics.library_changes[c.change] += 1
             self.recent.append({"path": c.path, "change": c.change, "reason": c.reason, "at": now})
             log.warning("library: %s %s%s", c.path, c.change, f" ({c.reason})" if c.reason else "")
         log.info(
@@ -105,9 +116,10 @@ class LibraryWatch:
 
     def report(self) -> dict[str, object]:
         """For /healthz: totals by kind of change and the latest changes."""
-        counts = self.state.metrics.library_changes
+        counts = self.metrics.library_changes
+        library = self.current()
         return {
-            "generation": self.state.library.generation if self.state.library else 0,
+            "generation": library.generation if library is not None else 0,
             "changed": counts["changed"],
             "vanished": counts["vanished"],
             "added": counts["added"],

@@ -213,5 +213,5 @@ def build_state(config: Config, library: Library | None = None) -> State:
         limits=limits,
         builds=Admission(BUILD_WORKERS, config.queue_timeout, BUILD_QUEUE),
     )
-    state.library_watch = LibraryWatch(state)
+    state.library_watch = LibraryWatch(lambda: state.library, state.swap_library, state.metrics)
     return state
