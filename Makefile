@@ -43,6 +43,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/archive_speed.py
 	$(PY) bench/plan_speed.py
+	timeout --kill-after=30 420 $(PY) bench/abort_storm.py
 	timeout --kill-after=60 720 $(PY) bench/compare.py --profile short
 
 bench-full: $(STAMP)

@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .archive import ArchiveLayout, Entry, ProducerSource
+from .archive import ArchiveLayout, Entry, FileSource, ProducerSource, Source
 from .dimensions import LANGS
 from .lessons import (
     answer_key_filename,
@@ -37,13 +39,13 @@ from .lessons import (
     lesson_folder,
     overview_doc,
 )
-from .library import Library
-from .plan import Lesson, Plan, build_plan
+from .library import Library, Material
+from .plan import Exercise, Lesson, Plan, build_plan
 from .render_cache import RenderCache
 from .request import PlanRequest
 from .texts import digest, text
 from .worksheets import REGISTRY
-from .worksheets.base import Doc
+from .worksheets.base import Doc, ExerciseSpec
 
 CODE_VERSION = "2"
 """Bump when any generator's drawing or layout changes."""
@@ -56,7 +58,7 @@ FIXED_EPOCH = calendar.timegm((2025, 1, 1, 8, 0, 0))
 """Timestamp of every generated file of a plan without a start date."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class PlanArchive:
     """What the server needs to answer for one plan: geometry, name, validators."""
 
@@ -65,6 +67,17 @@ class PlanArchive:
     etag: str  # strong, quoted
     last_modified: int  # Unix seconds: the newest entry's mtime
     largest_document: int = 0  # bytes of the largest generated entry (held whole while sent)
+    nbytes: int = 0  # upper bound of the memory this archive holds (layout + plan), for caches
+
+
+# Upper bounds of a plan's objects, measured with tracemalloc (tests/archive/
+# test_layout_memory.py checks they stay upper bounds): per lesson its Lesson,
+# tuple and date; per exercise its Exercise, ExerciseSpec and 64-bit seed.
+PLAN_FIXED_BYTES = 8 * 1024
+PLAN_LESSON_BYTES = 320
+PLAN_EXERCISE_BYTES = 260
+
+_OVERVIEW, _LESSON, _SHEET, _KEY, _MATERIAL = range(5)
 
 
 def _lesson_mtime(lesson: Lesson) -> int:
@@ -79,69 +92,154 @@ def _producer(doc: Doc, key: str, cache: RenderCache | None) -> ProducerSource:
     return ProducerSource(doc.size, render, key)
 
 
+class PlanSources:
+    """A plan's entry sources, made on demand, so its layout keeps no object per entry.
+
+    ``entries()`` yields the plan's entries in archive order and remembers,
+    per entry, 4 bytes that say how to make its source again: the overview,
+    lesson i's page, the sheet or key of exercise j of lesson i, or material
+    k. Calling the object with an entry index makes that source; the
+    documents are rebuilt from the plan's exercise specs (cheap: sizes come
+    from parameters), a lesson page or the overview from the plan itself
+    (its bytes only when the render cache does not hold them).
+    """
+
+    __slots__ = ("_doc_sizes", "_files", "_refs", "cache", "plan", "plan_key")
+
+    def __init__(self, plan: Plan, cache: RenderCache | None = None) -> None:
+        self.plan = plan
+        self.cache = cache
+        # A digest, not the request itself: producer keys reach ETags and error
+        # messages, and a child's name and scores must reach neither.
+        self.plan_key = hashlib.blake2b(plan.request.canonical_bytes(), digest_size=16).hexdigest()
+        self._refs = array("I")
+        self._files: list[FileSource] = []
+        self._doc_sizes = array("Q")  # [0] the overview, [1 + i] lesson i's page
+
+    def entries(self, library: Library | None = None) -> Iterator[Entry]:
+        """Every file of the plan in archive order; renders nothing."""
+        plan, req = self.plan, self.plan.request
+        lang, root = req.lang, req.archive_root
+        materials_folder = text(lang, "names.materials_folder")
+        start = (
+            calendar.timegm(req.start_date.timetuple()) + 8 * 3600
+            if req.start_date is not None
+            else FIXED_EPOCH
+        )
+        overview = self._make(_OVERVIEW, 0)
+        self._doc_sizes.append(overview.size)
+        self._refs.append(_OVERVIEW)
+        yield Entry(f"{root}/index.html", overview, start)
+        for pos, lesson in enumerate(plan.lessons):
+            folder = f"{root}/{lesson_folder(lesson, lang)}"
+            mtime = _lesson_mtime(lesson)
+            page = self._make(_LESSON, pos)
+            self._doc_sizes.append(page.size)
+            self._refs.append(pos << 3 | _LESSON)
+            yield Entry(f"{folder}/{lesson_doc_filename(lang)}", page, mtime)
+            keys: list[tuple[int, Entry]] = []
+            materials: list[Entry] = []
+            for j, ex in enumerate(lesson.exercises):
+                kind = REGISTRY[ex.kind]
+                sheet_doc, key_doc = kind.sheet(ex.spec), kind.answer_key(ex.spec)
+                ref = (pos << 4 | j) << 3
+                self._refs.append(ref | _SHEET)
+                yield Entry(
+                    f"{folder}/{exercise_filename(ex, REGISTRY, lang, sheet_doc.ext)}",
+                    self._spec_producer(sheet_doc, "s", ex.spec),
+                    mtime,
+                )
+                keys.append(
+                    (
+                        ref | _KEY,
+                        Entry(
+                            f"{folder}/{answer_key_filename(ex, REGISTRY, lang, key_doc.ext)}",
+                            self._spec_producer(key_doc, "k", ex.spec),
+                            mtime,
+                        ),
+                    )
+                )
+                material = self._material(library, ex)
+                if material is not None:
+                    materials.append(
+                        Entry(
+                            f"{folder}/{materials_folder}/{ex.number:02d}_{material.name}",
+                            material.source,
+                            material.mtime,
+                        )
+                    )
+            for key_ref, entry in keys:
+                self._refs.append(key_ref)
+                yield entry
+            for entry in materials:
+                self._refs.append(len(self._files) << 3 | _MATERIAL)
+                assert isinstance(entry.source, FileSource)
+                self._files.append(entry.source)
+                yield entry
+
+    @staticmethod
+    def _material(library: Library | None, ex: Exercise) -> Material | None:
+        if library is None:
+            return None
+        return library.pick(ex.dimension, (ex.spec.level + 1) // 2, ex.spec.seed)
+
+    def _spec_producer(self, doc: Doc, part: str, spec: ExerciseSpec) -> ProducerSource:
+        return _producer(doc, f"{part}|{spec!r}", self.cache)
+
+    def _make(self, what: int, pos: int) -> ProducerSource:
+        """The overview (``pos`` unused) or lesson ``pos``'s page, sized by rendering it."""
+        if what == _OVERVIEW:
+            return _producer(overview_doc(self.plan), f"overview|{self.plan_key}", self.cache)
+        lesson = self.plan.lessons[pos]
+        key = f"lesson|{self.plan_key}|{lesson.index}"
+        return _producer(lesson_doc(self.plan, lesson), key, self.cache)
+
+    def _page(self, what: int, pos: int) -> ProducerSource:
+        """Like ``_make`` without sizing it again: the page is built only to render it."""
+        size = self._doc_sizes[0 if what == _OVERVIEW else 1 + pos]
+        if what == _OVERVIEW:
+            key = f"{GENERATOR_VERSION}|overview|{self.plan_key}"
+
+            def render() -> bytes:
+                return overview_doc(self.plan).render()
+
+        else:
+            lesson = self.plan.lessons[pos]
+            key = f"{GENERATOR_VERSION}|lesson|{self.plan_key}|{lesson.index}"
+
+            def render() -> bytes:
+                return lesson_doc(self.plan, lesson).render()
+
+        produce = render if self.cache is None else self.cache.wrap(key, render)
+        return ProducerSource(size, produce, key)
+
+    def __call__(self, i: int) -> Source:
+        ref = self._refs[i]
+        what, arg = ref & 7, ref >> 3
+        if what == _MATERIAL:
+            return self._files[arg]
+        if what in (_OVERVIEW, _LESSON):
+            return self._page(what, arg)
+        ex = self.plan.lessons[arg >> 4].exercises[arg & 15]
+        kind = REGISTRY[ex.kind]
+        if what == _SHEET:
+            return self._spec_producer(kind.sheet(ex.spec), "s", ex.spec)
+        return self._spec_producer(kind.answer_key(ex.spec), "k", ex.spec)
+
+    def nbytes(self) -> int:
+        """Upper bound of what these sources hold: the plan, the refs, the file list."""
+        lessons = len(self.plan.lessons)
+        exercises = sum(len(lesson.exercises) for lesson in self.plan.lessons)
+        plan = PLAN_FIXED_BYTES + lessons * PLAN_LESSON_BYTES + exercises * PLAN_EXERCISE_BYTES
+        arrays = 2 * 144 + (4 * len(self._refs) + 8 * len(self._doc_sizes)) * 17 // 16
+        return plan + arrays + 56 + 8 * len(self._files) * 9 // 8 + 512
+
+
 def plan_entries(
     plan: Plan, library: Library | None = None, cache: RenderCache | None = None
 ) -> list[Entry]:
     """Every file of the plan in archive order; renders nothing."""
-    req = plan.request
-    lang = req.lang
-    root = req.archive_root
-    # A digest, not the request itself: producer keys reach ETags and error
-    # messages, and a child's name and scores must reach neither.
-    plan_key = hashlib.blake2b(req.canonical_bytes(), digest_size=16).hexdigest()
-    start = (
-        calendar.timegm(req.start_date.timetuple()) + 8 * 3600
-        if req.start_date is not None
-        else FIXED_EPOCH
-    )
-    overview = _producer(overview_doc(plan), f"overview|{plan_key}", cache)
-    entries = [Entry(f"{root}/index.html", overview, start)]
-    for lesson in plan.lessons:
-        folder = f"{root}/{lesson_folder(lesson, lang)}"
-        mtime = _lesson_mtime(lesson)
-        entries.append(
-            Entry(
-                f"{folder}/{lesson_doc_filename(lang)}",
-                _producer(lesson_doc(plan, lesson), f"lesson|{plan_key}|{lesson.index}", cache),
-                mtime,
-            )
-        )
-        entries.extend(_exercise_entries(lesson, folder, mtime, library, cache, lang))
-    return entries
-
-
-def _exercise_entries(
-    lesson: Lesson,
-    folder: str,
-    mtime: int,
-    library: Library | None,
-    cache: RenderCache | None,
-    lang: str,
-) -> list[Entry]:
-    """A lesson's sheets in order, then their answer keys, then the centre's materials."""
-    materials_folder = text(lang, "names.materials_folder")
-    sheets: list[Entry] = []
-    keys: list[Entry] = []
-    materials: list[Entry] = []
-    for ex in lesson.exercises:
-        kind = REGISTRY[ex.kind]
-        sheet_doc, key_doc = kind.sheet(ex.spec), kind.answer_key(ex.spec)
-        spec_key = repr(ex.spec)
-        sheet_name = exercise_filename(ex, REGISTRY, lang, sheet_doc.ext)
-        key_name = answer_key_filename(ex, REGISTRY, lang, key_doc.ext)
-        sheets.append(
-            Entry(f"{folder}/{sheet_name}", _producer(sheet_doc, f"s|{spec_key}", cache), mtime)
-        )
-        keys.append(
-            Entry(f"{folder}/{key_name}", _producer(key_doc, f"k|{spec_key}", cache), mtime)
-        )
-        if library is None:
-            continue
-        material = library.pick(ex.dimension, (ex.spec.level + 1) // 2, ex.spec.seed)
-        if material is not None:
-            name = f"{folder}/{materials_folder}/{ex.number:02d}_{material.name}"
-            materials.append(Entry(name, material.source, material.mtime))
-    return sheets + keys + materials
+    return list(PlanSources(plan, cache).entries(library))
 
 
 def build_archive(
@@ -150,13 +248,24 @@ def build_archive(
     """The plan's archive layout: total size, offsets and ETag, before any byte is made.
 
     With a ``cache``, generated documents are rendered through it, so repeat
-    downloads of a plan in this process skip the rendering.
+    downloads of a plan in this process skip the rendering. The layout keeps
+    no object per entry: it makes sources again through ``PlanSources``.
     """
     plan = build_plan(req)
-    entries = plan_entries(plan, library, cache)
-    layout = ArchiveLayout(entries)
+    sources = PlanSources(plan, cache)
+    newest: int | None = None
+    largest = 0
+
+    def watched() -> Iterator[Entry]:
+        nonlocal newest, largest
+        for entry in sources.entries(library):
+            newest = entry.mtime if newest is None else max(newest, entry.mtime)
+            if isinstance(entry.source, ProducerSource):
+                largest = max(largest, entry.source.size)
+            yield entry
+
+    layout = ArchiveLayout(watched(), sources=sources)
     etag = f'"{layout.fingerprint()[:40]}"'
-    last_modified = max((e.mtime for e in entries), default=FIXED_EPOCH)
-    documents = (e.source.size for e in entries if isinstance(e.source, ProducerSource))
-    largest = max(documents, default=0)
-    return PlanArchive(layout, req.filename, etag, last_modified, largest)
+    nbytes = layout.nbytes() + sources.nbytes() + 1024
+    last_modified = FIXED_EPOCH if newest is None else newest
+    return PlanArchive(layout, req.filename, etag, last_modified, largest, nbytes)

@@ -14,46 +14,53 @@ It lives in memory only: nothing is ever written to disk.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
+import builtins
+import sys
 from collections.abc import Callable
+
+from .bounded_cache import BoundedCache, key_cost
 
 DEFAULT_MAX_BYTES = 32 << 20
 
 
 class RenderCache:
-    """LRU of rendered documents, bounded by their total size; thread-safe."""
+    """LRU of rendered documents, bounded by their total cost in bytes; thread-safe.
+
+    A document's cost is its bytes object (payload and header) plus its key
+    and the cache's bookkeeping, so ``bytes`` is what the cache holds.
+    """
 
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        self.max_bytes = max_bytes
-        self.bytes = 0
-        self.hits = 0
-        self.misses = 0
-        self._items: OrderedDict[str, bytes] = OrderedDict()
-        self._lock = threading.Lock()
+        # One huge document must not flush the rest: at most 1/8 of the bound each.
+        self._cache: BoundedCache[str, builtins.bytes] = BoundedCache(max_bytes)
+
+    @property
+    def max_bytes(self) -> int:
+        return self._cache.max_bytes
+
+    @property
+    def bytes(self) -> int:
+        return self._cache.bytes
+
+    @property
+    def hits(self) -> int:
+        return self._cache.hits
+
+    @property
+    def misses(self) -> int:
+        return self._cache.misses
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._cache)
 
-    def get_or_render(self, key: str, render: Callable[[], bytes]) -> bytes:
-        with self._lock:
-            data = self._items.get(key)
-            if data is not None:
-                self._items.move_to_end(key)
-                self.hits += 1
-                return data
-            self.misses += 1
+    def get_or_render(self, key: str, render: Callable[[], builtins.bytes]) -> builtins.bytes:
+        data = self._cache.get(key)
+        if data is not None:
+            return data
         data = render()
-        if len(data) <= self.max_bytes // 8:  # one huge document must not flush the rest
-            with self._lock:
-                if key not in self._items:
-                    self._items[key] = data
-                    self.bytes += len(data)
-                while self.bytes > self.max_bytes:
-                    _, old = self._items.popitem(last=False)
-                    self.bytes -= len(old)
+        self._cache.put(key, data, sys.getsizeof(data) + key_cost(key))
         return data
 
-    def wrap(self, key: str, render: Callable[[], bytes]) -> Callable[[], bytes]:
+    def wrap(self, key: str, render: Callable[[], builtins.bytes]) -> Callable[[], builtins.bytes]:
         """A producer that renders through this cache."""
         return lambda: self.get_or_render(key, render)

@@ -12,6 +12,7 @@ from .app import make_app
 from .config import Config, load_config
 from .metrics import setup_logging
 from .serve import start
+from .state import STATE
 
 log = logging.getLogger("planstream.server")
 
@@ -31,6 +32,7 @@ async def serve(config: Config) -> int:
             loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("stopping")
+    app[STATE].draining = True  # downloads cut from here on are "cut_by_shutdown"
     await running.runner.cleanup()
     return 0
 

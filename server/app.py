@@ -9,9 +9,11 @@ from aiohttp import web
 
 from generators.library import Library
 
+from . import http_noise
 from .config import Config
 from .download import setup_download_routes
 from .errors import error_middleware
+from .library_watch import watching
 from .routes import setup_routes
 from .state import STATE, build_state
 
@@ -19,10 +21,19 @@ from .state import STATE, build_state
 def make_app(config: Config, library: Library | None = None) -> web.Application:
     app = web.Application(client_max_size=256 * 1024, middlewares=[error_middleware])
     app[STATE] = build_state(config, library)
+    http_noise.install()
     setup_routes(app)
     setup_download_routes(app)
     app.cleanup_ctx.append(_monitor_loop)
+    app.cleanup_ctx.append(_watch_library)
     return app
+
+
+async def _watch_library(app: web.Application) -> AsyncIterator[None]:
+    """Library changes picked up while serving: periodic scans and SIGHUP."""
+    state = app[STATE]
+    async with watching(state.library_watch, state.config.library_scan):
+        yield
 
 
 async def _monitor_loop(app: web.Application) -> AsyncIterator[None]:

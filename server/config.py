@@ -207,6 +207,7 @@ class Config:
     max_per_client: int = 8  # downloads (running or queued) from one client address
     max_connections: int | None = None  # cap on open connections; None = from descriptors
     trusted_proxies: frozenset[str] = frozenset()  # whose X-Forwarded-For names the client
+    library_scan: float = 10.0  # seconds between library identity scans; 0 = off (SIGHUP only)
 
 
 def _log_format(value: str) -> str:
@@ -244,6 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--header-timeout", help="close a connection whose request head is late (10s)")
     p.add_argument("--body-timeout", help="close a connection whose request body is late (30s)")
     p.add_argument("--max-per-client", type=int, help="downloads at once from one address (8)")
+    p.add_argument(
+        "--library-scan",
+        help="stat the library's files this often and re-index changed ones (10s; 0 = off)",
+    )
     p.add_argument(
         "--trusted-proxies",
         help="comma-separated proxy addresses whose X-Forwarded-For names the client",
@@ -284,6 +289,7 @@ def load_config(
         "header-timeout": parse_duration,
         "body-timeout": parse_duration,
         "max-per-client": int,
+        "library-scan": parse_duration,
         "trusted-proxies": lambda v: frozenset(a.strip() for a in v.split(",") if a.strip()),
         "memory-budget": parse_size,
     }

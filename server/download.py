@@ -33,6 +33,7 @@ from collections.abc import Iterator
 
 from aiohttp import web
 
+from generators.archive import SourceChanged
 from generators.entries import PlanArchive
 from generators.errors import PlanstreamError
 from generators.request import PlanRequest
@@ -246,6 +247,8 @@ async def _stream(
         await response.write_eof()
     except BaseException as exc:
         outcome, trace = classify(exc, _client_gone(request), state.draining)
+        if isinstance(exc.__cause__, SourceChanged) and state.library_watch is not None:
+            state.library_watch.suspect()  # re-index now, so the next request gets the new file
         abort(request, response)
         reason = exc.reason if isinstance(exc, DownloadError) else type(exc).__name__
         record.finish(outcome, writer.sent, reason=reason, trace=trace)

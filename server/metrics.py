@@ -30,6 +30,7 @@ class Metrics:
 
     connections_refused: int = 0
     per_client_rejected: int = 0
+    library_changes: Counter[str] = field(default_factory=Counter)  # by "changed" etc.
 
     def refused(self) -> None:
         """A connection was reset at once because the connection cap was reached."""
@@ -49,6 +50,7 @@ class Metrics:
         budget: int,
         library: str | None,
         cache: tuple[int, int, int] = (0, 0, 0),
+        layouts: tuple[int, int] = (0, 0),
     ) -> str:
         proc = psutil.Process()
         lines = [
@@ -97,6 +99,20 @@ class Metrics:
             "# HELP planstream_render_cache_bytes Bytes of rendered documents held.",
             "# TYPE planstream_render_cache_bytes gauge",
             f"planstream_render_cache_bytes {cache[2]}",
+            "# HELP planstream_layout_cache_bytes Bytes of plan layouts: cached, and "
+            "resident (cached or still being sent).",
+            "# TYPE planstream_layout_cache_bytes gauge",
+            f'planstream_layout_cache_bytes{{held="cached"}} {layouts[0]}',
+            f'planstream_layout_cache_bytes{{held="resident"}} {layouts[1]}',
+        ]
+        lines += [
+            "# HELP planstream_library_file_changes_total Library files found changed, "
+            "vanished or added since start (each re-indexed or dropped).",
+            "# TYPE planstream_library_file_changes_total counter",
+        ]
+        lines += [
+            f'planstream_library_file_changes_total{{change="{c}"}} {self.library_changes[c]}'
+            for c in ("changed", "vanished", "added")
         ]
         if library:
             try:

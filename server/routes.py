@@ -142,6 +142,20 @@ async def healthz(request: web.Request) -> web.Response:
             "in_use": adm.in_use,
             "queued": adm.queued,
             "library_files": len(state.library) if state.library is not None else 0,
+            "library": state.library_watch.report(),
+            "caches": {
+                "layouts": {
+                    "count": len(state.layouts),
+                    "bytes": state.layouts.bytes,
+                    "resident": state.layouts.resident,
+                    "max_bytes": state.layouts.max_bytes,
+                },
+                "rendered": {
+                    "count": len(state.render_cache),
+                    "bytes": state.render_cache.bytes,
+                    "max_bytes": state.render_cache.max_bytes,
+                },
+            },
         }
     )
 
@@ -157,6 +171,7 @@ async def metrics(request: web.Request) -> web.Response:
         budget=state.config.memory_budget,
         library=state.config.library,
         cache=(state.render_cache.hits, state.render_cache.misses, state.render_cache.bytes),
+        layouts=(state.layouts.bytes, state.layouts.resident),
     )
     text += "\n".join(state.loop_monitor.exposition()) + "\n"
     return web.Response(

@@ -15,7 +15,9 @@
   reported by one rate-limited warning instead of a traceback per attempt.
 - **Event-loop exception flood.** asyncio logs "socket.accept() out of system
   resource" with a traceback each time accept() fails; the loop's exception
-  handler rate-limits those to one warning every 10 s.
+  handler rate-limits those to one warning every 10 s. It also quiets the
+  ERROR traceback CPython 3.11 logs when a client resets during a sendfile
+  (an InvalidStateError in ``_call_connection_lost``).
 """
 
 from __future__ import annotations
@@ -108,9 +110,17 @@ def install_loop_exception_handler(loop: asyncio.AbstractEventLoop) -> None:
 
     def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         message = str(context.get("message", ""))
+        exc = context.get("exception")
         if "accept" in message:
-            exc = context.get("exception")
             warn("accept() failed: %s (%s)", message, exc)
+            return
+        if isinstance(exc, asyncio.InvalidStateError) and "_call_connection_lost" in str(
+            context.get("handle")
+        ):
+            # CPython 3.11: a peer that resets during loop.sendfile finds the
+            # transport's empty-waiter already done; connection_lost has run,
+            # only the waiter's second result fails. A client leaving, not a fault.
+            log.debug("client left during sendfile (asyncio: %s)", message)
             return
         loop.default_exception_handler(context)
 

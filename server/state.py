@@ -2,12 +2,15 @@
 
 State holds the link sealer, the admission semaphore (sized from the memory
 budget), the materials library (indexed at start-up, so a broken library
-fails the start, not a download), metrics, and a small LRU of built archive
-layouts. The layout cache is keyed by the normalised request, so a resumed
-download, its range requests and many clients of one plan share one layout
-instead of rebuilding it; rendered documents are kept in a byte-bounded
-``RenderCache`` for the same reason. Both live inside the memory reserve that
-admission sets aside.
+fails the start, not a download), metrics, and a cache of built archive
+layouts. The layout cache is keyed by the library generation and the
+normalised request, so a resumed download, its range requests and many
+clients of one plan share one layout instead of rebuilding it; rendered
+documents are kept in a ``RenderCache`` for the same reason. Both are
+``BoundedCache``s bounded in bytes and live inside the memory reserve that
+admission sets aside. The layout cache also counts layouts that were
+evicted but are still being sent: when those alone fill its bound, a new
+plan is turned away (503) instead of growing memory past the reserve.
 
 It has a module of its own so that ``app`` (wiring) and the route modules
 (handlers) both import it and never each other.
@@ -17,14 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
+from generators.bounded_cache import BoundedCache, key_cost
 from generators.entries import PlanArchive, build_archive
 from generators.library import Library
 from generators.render_cache import RenderCache
@@ -40,6 +42,8 @@ from .admission import (
     reserve_for,
 )
 from .config import Config
+from .errors import Busy
+from .library_watch import LibraryWatch
 from .links import LinkSealer
 from .looplag import LoopMonitor
 from .metrics import Metrics
@@ -47,8 +51,7 @@ from .writer import WriterLimits
 
 log = logging.getLogger("planstream.server")
 
-LAYOUT_CACHE_SIZE = 64
-LAYOUT_CACHE_BYTES = 32 << 20  # bound of the layout cache, part of the reserve
+LAYOUT_CACHE_BYTES = 32 << 20  # layouts cached or being sent (a 52-week plan: < 2 MiB)
 RENDER_CACHE_BYTES = 32 << 20  # bound of the rendered-document cache, likewise
 BUILD_WORKERS = 2
 BUILD_QUEUE = 16  # plan builds that may wait for a worker before 503
@@ -68,8 +71,9 @@ class State:
     cost_model: CostModel = field(default_factory=CostModel)
     loop_monitor: LoopMonitor = field(default_factory=LoopMonitor)
     render_cache: RenderCache = field(default_factory=lambda: RenderCache(RENDER_CACHE_BYTES))
-    _cache: OrderedDict[bytes, PlanArchive] = field(default_factory=OrderedDict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    layouts: BoundedCache[tuple[int, bytes], PlanArchive] = field(
+        default_factory=lambda: BoundedCache(LAYOUT_CACHE_BYTES, track_alive=True)
+    )
     connections: Any = None  # the ConnectionGuard once a socket is served (server.serve)
     per_client: dict[str, int] = field(default_factory=dict)  # downloads by address now
     draining: bool = False  # set on SIGTERM: running downloads cut later are "cut_by_shutdown"
@@ -78,7 +82,27 @@ class State:
     _executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(BUILD_WORKERS, thread_name_prefix="build")
     )
-    _inflight: dict[bytes, asyncio.Task[PlanArchive]] = field(default_factory=dict)
+    _inflight: dict[tuple[int, bytes], asyncio.Task[PlanArchive]] = field(default_factory=dict)
+
+    library_watch: Any = None  # the LibraryWatch (server.library_watch), set by build_state
+
+    def _key(self, req: PlanRequest) -> tuple[int, bytes]:
+        """Cache key: the library snapshot's generation and the normalised request.
+
+        A library change starts a new generation, so no layout built over the
+        old files is found again (its sizes, CRCs and ETag are stale).
+        """
+        generation = self.library.generation if self.library is not None else 0
+        return generation, req.canonical_bytes()
+
+    def swap_library(self, library: Library) -> None:
+        """Make ``library`` the one new plans and links use; drop layouts of the old one.
+
+        Called on the event loop; the assignment is atomic, so a build running
+        in a worker thread sees either snapshot whole, never a mix.
+        """
+        self.library = library
+        self.layouts.clear()
 
     async def archive_for_request(self, req: PlanRequest) -> PlanArchive:
         """Like ``archive_for``, building a new layout off the event loop, admitted.
@@ -90,7 +114,7 @@ class State:
         the same new plan (a download manager's 8 ranges) share one build.
         A cached layout costs no thread hop.
         """
-        key = req.canonical_bytes()
+        key = self._key(req)
         hit = self._cached(key)
         if hit is not None:
             return hit
@@ -108,29 +132,32 @@ class State:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._executor, self.archive_for, req)
 
-    def _build_done(self, key: bytes, task: asyncio.Task[PlanArchive]) -> None:
+    def _build_done(self, key: tuple[int, bytes], task: asyncio.Task[PlanArchive]) -> None:
         self._inflight.pop(key, None)
         if not task.cancelled():
             task.exception()  # retrieved here: a build nobody waits for any more is no error
 
-    def _cached(self, key: bytes) -> PlanArchive | None:
-        with self._lock:
-            hit = self._cache.get(key)
-            if hit is not None:
-                self._cache.move_to_end(key)
-            return hit
+    def _cached(self, key: tuple[int, bytes]) -> PlanArchive | None:
+        return self.layouts.get(key)
 
     def archive_for(self, req: PlanRequest) -> PlanArchive:
-        """The plan's archive layout, built once and kept in a small LRU."""
-        key = req.canonical_bytes()
+        """The plan's archive layout, built once and kept in the byte-bounded layout cache.
+
+        Raises Busy when the layouts still being sent leave no room for it.
+        """
+        library = self.library  # one snapshot for the whole build
+        key = (library.generation if library is not None else 0, req.canonical_bytes())
         hit = self._cached(key)
         if hit is not None:
             return hit
-        archive = build_archive(req, self.library, self.render_cache)
-        with self._lock:
-            self._cache[key] = archive
-            while len(self._cache) > LAYOUT_CACHE_SIZE:
-                self._cache.popitem(last=False)
+        archive = build_archive(req, library, self.render_cache)
+        if library is not self.library:
+            return archive  # the library changed during the build: do not keep it
+        if not self.layouts.put(key, archive, archive.nbytes + key_cost(key)):
+            raise Busy(
+                "too many different plans are being downloaded at once; retry shortly",
+                retry_after=max(1, round(self.config.queue_timeout)),
+            )
         return archive
 
 
@@ -176,7 +203,7 @@ def build_state(config: Config, library: Library | None = None) -> State:
         rate_window=config.rate_window,
         sndbuf=config.sndbuf,
     )
-    return State(
+    state = State(
         config=config,
         sealer=sealer,
         admission=Admission(plan.slots, config.queue_timeout, capacity=plan.downloads),
@@ -186,3 +213,5 @@ def build_state(config: Config, library: Library | None = None) -> State:
         limits=limits,
         builds=Admission(BUILD_WORKERS, config.queue_timeout, BUILD_QUEUE),
     )
+    state.library_watch = LibraryWatch(lambda: state.library, state.swap_library, state.metrics)
+    return state

@@ -30,6 +30,7 @@ raises an HTTPException: headers are already on the wire.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import time
 from collections.abc import Awaitable, Iterable
@@ -157,9 +158,7 @@ class BodyWriter:
         if transport is None or transport.is_closing():
             raise ConnectionResetError("client went away")
         with open(piece.path, "rb") as f:
-            st = os.fstat(f.fileno())
-            if (st.st_size, st.st_mtime_ns) != (piece.expect_size, piece.expect_mtime_ns):
-                raise SourceChanged(piece.path, "changed since it was indexed")
+            piece.verify(os.fstat(f.fileno()))
             offset, remaining = piece.offset, piece.length
             while remaining:
                 count = min(self._sendfile_size(), remaining)
@@ -169,7 +168,7 @@ class BodyWriter:
                     )
                 except NotImplementedError:
                     self._sendfile = False
-                    tail = FileSlice(piece.path, offset, remaining, st.st_size, st.st_mtime_ns)
+                    tail = dataclasses.replace(piece, offset=offset, length=remaining)
                     for data in read_slice(tail, self.limits.chunk_size):
                         await self._write(data)
                     return

@@ -16,6 +16,16 @@ bytes) so the central directory and later windows need not keep the body. A
 window that covers the central directory without having passed the producers
 renders each once to learn its CRC, and drops the bytes again.
 
+Compact. A layout is kept in memory while its plan is downloaded (and in a
+cache between downloads), so it holds no object per entry: offsets, sizes,
+times, CRCs and flags live in ``array``s, and names in one blob of base
+names plus a small table of distinct folders (a plan repeats a few hundred
+folders over thousands of files). Sources are not kept either when the
+caller passes ``sources``, a function that makes entry i's source again on
+demand (a plan makes its documents from its parameters): then 11,285
+entries cost about 1 MiB, against about 1 KiB each as objects. ``nbytes()``
+is an upper bound of what the layout holds, for caches bounded in bytes.
+
 ZIP64 appears only where the format forces it: an entry of 4 GiB or more (in
 its local and central headers), a local header offset past 0xFFFFFFFF (central
 header only), or 65,535+ entries / a central directory past 4 GiB (the ZIP64
@@ -28,7 +38,7 @@ from __future__ import annotations
 import hashlib
 from array import array
 from bisect import bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from . import records as R
@@ -64,43 +74,156 @@ def _central_zip64_fields(size: int, csize: int, offset: int) -> list[int]:
     return fields
 
 
-class ArchiveLayout:
-    """The archive's geometry, computed once; ``pieces()`` produces any window of it."""
+_PRODUCER, _FILE, _MEMORY = 0, 1, 2  # an entry's kind of source, in its flags
+_KIND_MASK, _KNOWN, _DEFLATED = 3, 4, 8  # the CRC is known; the body is DEFLATE
+_KIND_FLAGS = {
+    ProducerSource: _PRODUCER,
+    FileSource: _FILE | _KNOWN,
+    MemorySource: _MEMORY | _KNOWN,
+}
 
-    def __init__(self, entries: Sequence[Entry], *, chunk_size: int = DEFAULT_CHUNK) -> None:
+
+_FINGERPRINT_SEED = b"planstream-archive-v1\0"
+
+
+def _identity_line(name: bytes, mtime: int, mode: int, src: Source) -> bytes:
+    """What one entry adds to the fingerprint: everything that decides its bytes."""
+    return b"%s\0%d\0%d\0%d\0%s\0" % (name, mtime, mode, src.method, src.identity())
+
+
+def _narrow(a: array[int]) -> array[int]:
+    """The same values in 4-byte items when they all fit, else ``a`` itself."""
+    if len(a) == 0 or (min(a) >= 0 and max(a) < 1 << 32):
+        return array("I", a)
+    return a
+
+
+def _array_bytes(a: array[int]) -> int:
+    # Object header + buffer; the buffer over-allocates at most 1/16 + a few items.
+    return 80 + a.buffer_info()[1] * a.itemsize * 17 // 16 + 64
+
+
+class ArchiveLayout:
+    """The archive's geometry, computed once; ``pieces()`` produces any window of it.
+
+    ``sources``, when given, makes entry i's source again (``sources(i)``)
+    whenever a body, a CRC or a file check needs it; the entries' own source
+    objects are then not kept. It must return a source of the same size,
+    method and identity as the entry had.
+    """
+
+    def __init__(
+        self,
+        entries: Iterable[Entry],
+        *,
+        chunk_size: int = DEFAULT_CHUNK,
+        sources: Callable[[int], Source] | None = None,
+    ) -> None:
         if chunk_size <= 0:
             raise ValueError("chunk_size must be positive")
         self.chunk_size = chunk_size
-        self.entries: tuple[Entry, ...] = tuple(entries)
-        unique = UniqueNames()
-        self.names: list[str] = [unique.add(e.name) for e in self.entries]
-        self._name_bytes: list[bytes] = [n.encode("utf-8") for n in self.names]
-        n = len(self.entries)
-        # local_offsets[i]: start of entry i's local header; [n] = start of the
-        # central directory. central_offsets likewise within the archive.
-        self._local = array("Q", bytes(8 * (n + 1)))
-        self._central = array("Q", bytes(8 * (n + 1)))
-        self._crcs: dict[int, int] = {}
-        pos = 0
-        cd_size = 0
-        for i, (entry, name) in enumerate(zip(self.entries, self._name_bytes, strict=True)):
+        self._resolve = sources
+        self._init_arrays()
+        kept: list[Source] = []
+        # Without kept sources the fingerprint must be taken now; with them,
+        # when first asked (a layout used only for its geometry never pays).
+        digest = hashlib.sha256(_FINGERPRINT_SEED) if sources is not None else None
+        pos, cd_size = self._add_all(entries, kept if sources is None else None, digest)
+        self._sources: tuple[Source, ...] = tuple(kept)
+        self._fingerprint = digest.hexdigest() if digest is not None else None
+        self._finish(pos, cd_size)
+
+    def _init_arrays(self) -> None:
+        # local[i]: start of entry i's local header, [n] = start of the central
+        # directory; central[i] likewise for its central header, relative to
+        # the directory's start.
+        self._local = array("Q")
+        self._central = array("Q")
+        self._size = array("Q")
+        self._mtime = array("q")
+        self._crcs = array("I")  # 32-bit on every platform CPython runs on (unlike "L")
+        self._flags = bytearray()  # per entry: kind (2 bits) | _KNOWN | _DEFLATED
+        self._modes: dict[int, int] = {}  # only where it is not 0o644
+        self._csize: dict[int, int] = {}  # only where it differs from size (deflated bytes)
+        self._dirs: list[bytes] = []  # distinct folders, each ending in "/" (or b"")
+        self._dir_of = array("I")
+        self._base_off = array("I", [0])
+        self._bases = bytearray()
+
+    def _add_all(
+        self, entries: Iterable[Entry], kept: list[Source] | None, digest: hashlib._Hash | None
+    ) -> tuple[int, int]:
+        """Record every entry's fields and feed the fingerprint; return the two sizes.
+
+        One piece, with bound methods in locals: it runs once per entry of
+        every new plan (11,285 times for the largest), so call overhead is
+        most of its cost.
+        """
+        unique, dir_index = UniqueNames(), dict[bytes, int]()
+        dirs, bases = self._dirs, self._bases
+        lhs, chs, ut, z64_len = (
+            R.LOCAL_HEADER.size,
+            R.CENTRAL_HEADER.size,
+            _UT_LEN,
+            _LOCAL_ZIP64_LEN,
+        )
+        add_dir, add_base = self._dir_of.append, self._base_off.append
+        add_local, add_central, add_size = (
+            self._local.append,
+            self._central.append,
+            self._size.append,
+        )
+        add_mtime, add_flags, add_crc = self._mtime.append, self._flags.append, self._crcs.append
+        pos = cd_size = 0
+        for i, entry in enumerate(entries):
+            name = unique.add(entry.name).encode("utf-8")
+            cut = name.rfind(b"/") + 1
+            folder = name[:cut]
+            d = dir_index.get(folder)
+            if d is None:
+                d = dir_index[folder] = len(dirs)
+                dirs.append(folder)
+            add_dir(d)
+            bases += name[cut:]
+            add_base(len(bases))
             src = entry.source
-            csize = src.compressed_size
-            local_extra = _UT_LEN + (_LOCAL_ZIP64_LEN if self._local_zip64(src) else 0)
-            self._local[i] = pos
-            self._central[i] = cd_size  # relative for now
-            pos += R.LOCAL_HEADER.size + len(name) + local_extra + csize
-            z64 = _central_zip64_fields(src.size, csize, self._local[i])
-            central_extra = _UT_LEN + (R.EXTRA_HEADER.size + 8 * len(z64) if z64 else 0)
-            cd_size += R.CENTRAL_HEADER.size + len(name) + central_extra
-            if not isinstance(src, ProducerSource):
-                self._crcs[i] = src.crc  # known ahead: indexed file or bytes in memory
+            if kept is not None:
+                kept.append(src)
+            method, size, csize = src.method, src.size, src.compressed_size
+            if digest is not None:
+                digest.update(_identity_line(name, entry.mtime, entry.mode, src))
+            add_size(size)
+            if csize != size:
+                self._csize[i] = csize
+            add_mtime(entry.mtime)
+            if entry.mode != 0o644:
+                self._modes[i] = entry.mode
+            flags = _KIND_FLAGS[type(src)]
+            add_flags(flags | _DEFLATED if method == R.METHOD_DEFLATE else flags)
+            # Known ahead for an indexed file or bytes in memory; learnt for a producer.
+            add_crc(src.crc if flags & _KNOWN else 0)  # type: ignore[union-attr]
+            add_local(pos)
+            add_central(cd_size)
+            big = size >= R.ZIP32_MAX or csize >= R.ZIP32_MAX or pos >= R.ZIP32_MAX
+            z64 = len(_central_zip64_fields(size, csize, pos)) if big else 0
+            local_z64 = z64_len if size >= R.ZIP32_MAX or csize >= R.ZIP32_MAX else 0
+            pos += lhs + len(name) + ut + local_z64 + csize
+            cd_size += chs + len(name) + ut + (R.EXTRA_HEADER.size + 8 * z64 if z64 else 0)
+        return pos, cd_size
+
+    def _finish(self, pos: int, cd_size: int) -> None:
+        n = len(self._size)
+        self._bases = bytes(self._bases)  # type: ignore[assignment]
         self.central_offset = pos
         self.central_size = cd_size
-        for i in range(n + 1):
-            self._central[i] = pos + (self._central[i] if i < n else cd_size)
+        self._central.append(cd_size)
+        self._local.append(pos)
+        # 4 bytes an item where the values fit (every archive under 4 GiB).
+        self._local = _narrow(self._local)
+        self._central = _narrow(self._central)
+        self._size = _narrow(self._size)
+        self._mtime = _narrow(self._mtime)
         self.zip64_end = n >= R.ZIP32_MAX_ENTRIES or pos >= R.ZIP32_MAX or cd_size >= R.ZIP32_MAX
-        self._local[n] = pos
         tail = R.END_OF_CENTRAL_DIR.size
         if self.zip64_end:
             tail += R.ZIP64_END_OF_CENTRAL_DIR.size + R.ZIP64_LOCATOR.size
@@ -109,113 +232,152 @@ class ArchiveLayout:
     # -- geometry ---------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return len(self._size)
 
-    @staticmethod
-    def _local_zip64(src: Source) -> bool:
-        return src.size >= R.ZIP32_MAX or src.compressed_size >= R.ZIP32_MAX
+    def _name(self, i: int) -> bytes:
+        return self._dirs[self._dir_of[i]] + self._bases[self._base_off[i] : self._base_off[i + 1]]
+
+    def name(self, i: int) -> str:
+        """Entry i's name in the archive (sanitised and made unique)."""
+        return self._name(i).decode("utf-8")
+
+    @property
+    def names(self) -> list[str]:
+        """Every entry's name in the archive (a new list: for tools and tests)."""
+        return [self.name(i) for i in range(len(self))]
+
+    def source(self, i: int) -> Source:
+        """Entry i's source (made again when the layout was given ``sources``)."""
+        return self._resolve(i) if self._resolve is not None else self._sources[i]
+
+    @property
+    def entries(self) -> tuple[Entry, ...]:
+        """Every entry with its archive name (new objects: for tools and tests, O(n))."""
+        return tuple(
+            Entry(self.name(i), self.source(i), self._mtime[i], self._mode_of(i))
+            for i in range(len(self))
+        )
+
+    def _mode_of(self, i: int) -> int:
+        return self._modes.get(i, 0o644)
+
+    def _method_of(self, i: int) -> int:
+        return R.METHOD_DEFLATE if self._flags[i] & _DEFLATED else R.METHOD_STORED
+
+    def _csize_of(self, i: int) -> int:
+        return self._csize.get(i, self._size[i])
+
+    def _local_zip64(self, i: int) -> bool:
+        return self._size[i] >= R.ZIP32_MAX or self._csize_of(i) >= R.ZIP32_MAX
 
     def local_header_offset(self, i: int) -> int:
         return self._local[i]
 
     def _local_header_len(self, i: int) -> int:
-        extra = _UT_LEN + (_LOCAL_ZIP64_LEN if self._local_zip64(self.entries[i].source) else 0)
-        return R.LOCAL_HEADER.size + len(self._name_bytes[i]) + extra
+        extra = _UT_LEN + (_LOCAL_ZIP64_LEN if self._local_zip64(i) else 0)
+        return R.LOCAL_HEADER.size + len(self._name(i)) + extra
 
     def fingerprint(self) -> str:
         """A digest of everything that decides the bytes: a strong ETag.
 
         Same names, sizes, times, methods and source identities give the same
-        bytes, so equal fingerprints mean equal archives.
+        bytes, so equal fingerprints mean equal archives. Computed once.
         """
-        h = hashlib.sha256(b"planstream-archive-v1\0")
-        for entry, name in zip(self.entries, self._name_bytes, strict=True):
-            src = entry.source
-            h.update(name)
-            h.update(b"\0%d\0%d\0%d\0" % (entry.mtime, entry.mode, src.method))
-            h.update(src.identity())
-            h.update(b"\0")
-        return h.hexdigest()
+        if self._fingerprint is None:
+            digest = hashlib.sha256(_FINGERPRINT_SEED)
+            for i, src in enumerate(self._sources):
+                digest.update(_identity_line(self._name(i), self._mtime[i], self._mode_of(i), src))
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
+
+    def nbytes(self) -> int:
+        """An upper bound of the bytes this layout holds (not its sources' shared objects)."""
+        arrays = (self._local, self._central, self._size, self._mtime, self._crcs)
+        total = sum(_array_bytes(a) for a in (*arrays, self._dir_of, self._base_off))
+        total += 57 + len(self._flags) * 17 // 16 + 64
+        total += 232 + 100 * len(self._modes)
+        total += 33 + len(self._bases)
+        total += 56 + 8 * len(self._dirs) + sum(33 + len(d) for d in self._dirs)
+        total += 232 + 100 * len(self._csize)  # dict and its int entries
+        total += 56 + 8 * len(self._sources)  # references only: the sources are the caller's
+        return total + 1024  # the object, its attribute dict, fingerprint and small fields
 
     # -- bytes ------------------------------------------------------------
 
     def crc(self, i: int) -> int:
         """Entry i's CRC-32, rendering a producer (and dropping its bytes) if unknown."""
-        value = self._crcs.get(i)
-        if value is None:
-            self._render(i)
-            value = self._crcs[i]
-        return value
+        if not self._flags[i] & _KNOWN:
+            self._render(i, self.source(i))
+        return self._crcs[i]
 
-    def _render(self, i: int) -> bytes:
-        src = self.entries[i].source
+    def _render(self, i: int, src: Source) -> bytes:
         assert isinstance(src, ProducerSource)
         data = src.render()
         self._crcs[i] = crc32(data)
+        self._flags[i] |= _KNOWN
         return data
 
     def _local_header(self, i: int, crc: int) -> bytes:
-        entry = self.entries[i]
-        src = entry.source
-        name = self._name_bytes[i]
-        dos_time, dos_date = R.dos_datetime(entry.mtime)
-        zip64 = self._local_zip64(src)
+        name = self._name(i)
+        mtime = self._mtime[i]
+        size, csize = self._size[i], self._csize_of(i)
+        dos_time, dos_date = R.dos_datetime(mtime)
+        zip64 = self._local_zip64(i)
         extra = b""
         if zip64:
             extra += R.EXTRA_HEADER.pack(R.ZIP64_EXTRA_ID, 16)
-            extra += R.ZIP64_FIELD.pack(src.size) + R.ZIP64_FIELD.pack(src.compressed_size)
-        extra += R.EXTENDED_TIMESTAMP.pack(R.EXTENDED_TIMESTAMP_ID, 5, 1, R.ut_mtime(entry.mtime))
+            extra += R.ZIP64_FIELD.pack(size) + R.ZIP64_FIELD.pack(csize)
+        extra += R.EXTENDED_TIMESTAMP.pack(R.EXTENDED_TIMESTAMP_ID, 5, 1, R.ut_mtime(mtime))
         header = R.LOCAL_HEADER.pack(
             R.LOCAL_HEADER_SIG,
             R.VERSION_ZIP64 if zip64 else R.VERSION_DEFAULT,
             R.FLAG_UTF8,
-            src.method,
+            self._method_of(i),
             dos_time,
             dos_date,
             crc,
-            R.ZIP32_MAX if zip64 else src.compressed_size,
-            R.ZIP32_MAX if zip64 else src.size,
+            R.ZIP32_MAX if zip64 else csize,
+            R.ZIP32_MAX if zip64 else size,
             len(name),
             len(extra),
         )
         return header + name + extra
 
     def _central_header(self, i: int) -> bytes:
-        entry = self.entries[i]
-        src = entry.source
-        name = self._name_bytes[i]
+        name = self._name(i)
         offset = self._local[i]
-        csize = src.compressed_size
-        dos_time, dos_date = R.dos_datetime(entry.mtime)
-        z64 = _central_zip64_fields(src.size, csize, offset)
+        mtime = self._mtime[i]
+        size, csize = self._size[i], self._csize_of(i)
+        dos_time, dos_date = R.dos_datetime(mtime)
+        z64 = _central_zip64_fields(size, csize, offset)
         extra = b""
         if z64:
             extra += R.EXTRA_HEADER.pack(R.ZIP64_EXTRA_ID, 8 * len(z64))
             extra += b"".join(R.ZIP64_FIELD.pack(v) for v in z64)
-        extra += R.EXTENDED_TIMESTAMP.pack(R.EXTENDED_TIMESTAMP_ID, 5, 1, R.ut_mtime(entry.mtime))
+        extra += R.EXTENDED_TIMESTAMP.pack(R.EXTENDED_TIMESTAMP_ID, 5, 1, R.ut_mtime(mtime))
         header = R.CENTRAL_HEADER.pack(
             R.CENTRAL_HEADER_SIG,
             R.VERSION_MADE_BY,
             R.VERSION_ZIP64 if z64 else R.VERSION_DEFAULT,
             R.FLAG_UTF8,
-            src.method,
+            self._method_of(i),
             dos_time,
             dos_date,
             self.crc(i),
             min(csize, R.ZIP32_MAX),
-            min(src.size, R.ZIP32_MAX),
+            min(size, R.ZIP32_MAX),
             len(name),
             len(extra),
             0,
             0,
             0,
-            (0o100000 | entry.mode) << 16,
+            (0o100000 | self._mode_of(i)) << 16,
             min(offset, R.ZIP32_MAX),
         )
         return header + name + extra
 
     def _tail(self) -> bytes:
-        n = len(self.entries)
+        n = len(self)
         cd_off, cd_size = self.central_offset, self.central_size
         out = b""
         if self.zip64_end:
@@ -266,7 +428,8 @@ class ArchiveLayout:
         Buffers are at most ``chunk_size`` long; file bodies come as one
         ``FileSlice`` per entry (the I/O layer chunks its sendfile calls).
         Raises ``SourceChanged`` before producing any byte of a file entry
-        (header or body) whose file no longer matches its index.
+        (header or body) whose file no longer matches its index, and again
+        after its body slice was consumed if the file changed meanwhile.
         """
         total = self.total_size
         if end is None:
@@ -275,7 +438,7 @@ class ArchiveLayout:
             raise ValueError(f"window [{start}, {end}) outside archive of {total} bytes")
         if start == end:
             return
-        n = len(self.entries)
+        n = len(self)
         cd_off = self.central_offset
         if start < cd_off:
             i = bisect_right(self._local, start, 0, n) - 1
@@ -293,15 +456,18 @@ class ArchiveLayout:
         lo = self._local[i]
         hi = self._local[i + 1]
         body_lo = lo + self._local_header_len(i)
-        src = self.entries[i].source
+        kind = self._flags[i] & _KIND_MASK
         body_wanted = start < hi and end > body_lo
         data: bytes | None = None
-        if isinstance(src, FileSource):
+        src: Source | None = None
+        if kind == _FILE:
+            src = self.source(i)
+            assert isinstance(src, FileSource)
             src.check()
-        elif isinstance(src, ProducerSource) and (body_wanted or i not in self._crcs):
+        elif kind == _PRODUCER and (body_wanted or not self._flags[i] & _KNOWN):
             # For its body, or for the header's CRC; a header-only window
             # whose CRC is already known renders nothing.
-            data = self._render(i)
+            data = self._render(i, self.source(i))
         if start < body_lo:
             header = self._local_header(i, self.crc(i))
             yield from self._split(header[max(start - lo, 0) : min(end, body_lo) - lo])
@@ -311,26 +477,32 @@ class ArchiveLayout:
         e = min(end, hi) - body_lo
         if isinstance(src, FileSource):
             yield src.slice(s, e - s)
-        elif isinstance(src, MemorySource):
-            yield from self._chunks(src.payload, s, e)
+            # Resumed once the consumer has sent the slice: a file replaced or
+            # edited during the send is caught before any later byte.
+            src.check()
+        elif kind == _MEMORY:
+            memory = self.source(i)
+            assert isinstance(memory, MemorySource)
+            yield from self._chunks(memory.payload, s, e)
         else:
             assert data is not None
             yield from self._chunks(data, s, e)
 
     def _central_pieces(self, start: int, end: int) -> Iterator[bytes]:
-        n = len(self.entries)
-        j = bisect_right(self._central, max(start, self.central_offset), 0, n) - 1
+        n = len(self)
+        cd_off = self.central_offset
+        j = bisect_right(self._central, max(start, cd_off) - cd_off, 0, n) - 1
         j = max(j, 0)
         buf = bytearray()
-        buf_lo = self._central[j]  # archive offset of buf[0]
+        buf_lo = cd_off + self._central[j]  # archive offset of buf[0]
         limit = self.chunk_size
-        while j < n and self._central[j] < end:
+        while j < n and cd_off + self._central[j] < end:
             buf += self._central_header(j)
             j += 1
             if buf_lo < start:  # the first header may begin before the window
                 del buf[: start - buf_lo]
                 buf_lo = start
-            last = j == n or self._central[j] >= end
+            last = j == n or cd_off + self._central[j] >= end
             if last:
                 del buf[end - buf_lo :]
             # Whole chunks only, so no buffer exceeds chunk_size; the rest waits.

@@ -5,11 +5,14 @@ Three sources, one per way a planstream file exists:
 - ``MemorySource``: bytes already in memory (the overview page). Its CRC is
   taken at construction and, when it saves space, it is DEFLATE-compressed
   ahead, so both sizes and the CRC are known before the first byte.
-- ``FileSource``: a centre's material file, indexed once (size, CRC-32,
-  mtime). Its body is never read by the archive core: it is handed to the
-  I/O layer as a ``FileSlice`` so the server can ``sendfile`` it. Size and
-  mtime are re-checked (``check()``) before its header or body is produced;
-  a changed file raises ``SourceChanged`` rather than ship a wrong CRC.
+- ``FileSource``: a centre's material file, indexed once (CRC-32 and its
+  identity: inode, size, mtime and ctime). Its body is never read by the
+  archive core: it is handed to the I/O layer as a ``FileSlice`` so the
+  server can ``sendfile`` it. The identity is re-checked (``check()``)
+  before any byte of its entry and again after its last byte; a changed
+  file raises ``SourceChanged`` rather than ship a wrong CRC. The inode
+  catches a replacement by rename; the ctime catches an edit in place whose
+  size and mtime were put back (a user can set the mtime, never the ctime).
 - ``ProducerSource``: a generated document whose exact size is known from its
   parameters; its bytes are made only when the archive reaches it, and its
   CRC is computed then.
@@ -43,8 +46,9 @@ class ProducerSizeMismatch(Exception):
 class FileSlice:
     """Placeholder for ``length`` bytes of ``path`` starting at ``offset``.
 
-    The expected size and mtime let the I/O layer re-check the open file
-    (``os.fstat``) before sending, closing the gap between check and send.
+    The expected identity lets the I/O layer re-check the open file
+    (``os.fstat``, ``verify``) before sending, closing the gap between check
+    and send. ``None`` inode/ctime (a source built by hand) are not compared.
     """
 
     path: str
@@ -52,9 +56,34 @@ class FileSlice:
     length: int
     expect_size: int
     expect_mtime_ns: int
+    expect_ino: int | None = None
+    expect_ctime_ns: int | None = None
+
+    def verify(self, st: os.stat_result) -> None:
+        """Raise SourceChanged unless ``st`` (of the opened file) is the indexed file."""
+        reason = _mismatch(
+            st, self.expect_size, self.expect_mtime_ns, self.expect_ino, self.expect_ctime_ns
+        )
+        if reason:
+            raise SourceChanged(self.path, reason)
 
 
 Piece = bytes | memoryview | FileSlice
+
+
+def _mismatch(
+    st: os.stat_result, size: int, mtime_ns: int, ino: int | None, ctime_ns: int | None
+) -> str:
+    """Why ``st`` is not the indexed file, or "" when it is."""
+    if ino is not None and st.st_ino != ino:
+        return "replaced (another inode) since it was indexed"
+    if st.st_size != size:
+        return f"size {st.st_size} != indexed {size}"
+    if st.st_mtime_ns != mtime_ns:
+        return "modified since it was indexed (mtime)"
+    if ctime_ns is not None and st.st_ctime_ns != ctime_ns:
+        return "modified since it was indexed (ctime)"
+    return ""
 
 
 class MemorySource:
@@ -86,46 +115,69 @@ class MemorySource:
 
 
 class FileSource:
-    """A file on disk with its indexed size, CRC-32 and mtime (nanoseconds)."""
+    """A file on disk with its indexed CRC-32 and identity (inode, size, mtime, ctime)."""
 
-    __slots__ = ("crc", "mtime_ns", "path", "size")
+    __slots__ = ("crc", "ctime_ns", "ino", "mtime_ns", "path", "size")
     method = METHOD_STORED
 
-    def __init__(self, path: str, size: int, crc: int, mtime_ns: int) -> None:
+    def __init__(
+        self,
+        path: str,
+        size: int,
+        crc: int,
+        mtime_ns: int,
+        ino: int | None = None,
+        ctime_ns: int | None = None,
+    ) -> None:
         self.path = path
         self.size = size
         self.crc = crc
         self.mtime_ns = mtime_ns
+        self.ino = ino
+        self.ctime_ns = ctime_ns
 
     @classmethod
-    def index(cls, path: str) -> FileSource:
-        """Stat and CRC a file now (start-up work, never per request)."""
+    def index(cls, path: str, previous: FileSource | None = None) -> FileSource:
+        """Stat and CRC a file now (start-up or re-index work, never per request).
+
+        With ``previous`` (the same path's earlier index) whose identity still
+        matches, its CRC is reused instead of reading the file again.
+        """
         st = os.stat(path)
+        if previous is not None and previous.path == path and not previous.mismatch(st):
+            return previous
         crc = crc32_file(path, st.st_size)
         after = os.stat(path)
-        if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+        if _mismatch(after, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns):
             raise SourceChanged(path, "changed while it was being indexed")
-        return cls(path, st.st_size, crc, st.st_mtime_ns)
+        return cls(path, st.st_size, crc, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
 
     @property
     def compressed_size(self) -> int:
         return self.size
 
+    def mismatch(self, st: os.stat_result) -> str:
+        """Why ``st`` is not this indexed file, or "" when it is."""
+        return _mismatch(st, self.size, self.mtime_ns, self.ino, self.ctime_ns)
+
     def check(self) -> None:
-        """Raise SourceChanged unless the file still has its indexed size and mtime."""
+        """Raise SourceChanged unless the path still names the indexed file, unchanged."""
         try:
             st = os.stat(self.path)
         except OSError as exc:
             raise SourceChanged(self.path, f"cannot stat: {exc.strerror}") from exc
-        if st.st_size != self.size:
-            raise SourceChanged(self.path, f"size {st.st_size} != indexed {self.size}")
-        if st.st_mtime_ns != self.mtime_ns:
-            raise SourceChanged(self.path, "modified since it was indexed")
+        reason = self.mismatch(st)
+        if reason:
+            raise SourceChanged(self.path, reason)
 
     def slice(self, offset: int, length: int) -> FileSlice:
-        return FileSlice(self.path, offset, length, self.size, self.mtime_ns)
+        return FileSlice(
+            self.path, offset, length, self.size, self.mtime_ns, self.ino, self.ctime_ns
+        )
 
     def identity(self) -> bytes:
+        # What decides the bytes, the same on every node: inode and ctime differ
+        # between copies of one library, so they stay out of the ETag.
         return b"f%d:%08x:%d" % (self.size, self.crc, self.mtime_ns)
 
 
@@ -169,9 +221,7 @@ def read_slice(piece: FileSlice, chunk: int = 1 << 20) -> Iterator[bytes]:
     Used where ``sendfile`` is not available (the CLI, tests, TLS).
     """
     with open(piece.path, "rb") as f:
-        st = os.fstat(f.fileno())
-        if (st.st_size, st.st_mtime_ns) != (piece.expect_size, piece.expect_mtime_ns):
-            raise SourceChanged(piece.path, "changed since it was indexed")
+        piece.verify(os.fstat(f.fileno()))
         f.seek(piece.offset)
         remaining = piece.length
         while remaining:

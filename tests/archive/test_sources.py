@@ -74,12 +74,31 @@ def _delete(path: Path) -> None:
     path.unlink()
 
 
+def _edit_same_size_keep_mtime(path: Path) -> None:
+    """Other bytes, same length, mtime put back: only the ctime tells."""
+    st = path.stat()
+    with path.open("r+b") as f:
+        f.write(b"\xff" * 16)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _replace_by_rename(path: Path) -> None:
+    """An atomic replacement with the same size and mtime: only the inode tells."""
+    st = path.stat()
+    tmp = path.with_name("new.tmp")
+    tmp.write_bytes(MATERIAL[::-1])
+    os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.replace(tmp, path)
+
+
 CHANGES: dict[str, Callable[[Path], None]] = {
     "grown": _grow,
     "shrunk": _shrink,
     "touched": _touch,
     "shrunk-same-mtime": _shrink_keep_mtime,
     "deleted": _delete,
+    "same-size-mtime-restored": _edit_same_size_keep_mtime,
+    "renamed-over": _replace_by_rename,
 }
 
 
@@ -121,6 +140,45 @@ def test_changed_file_raises_before_any_byte_of_its_entry(tmp_path: Path, change
     assert archive_bytes(layout, body_end, layout.total_size) == before[body_end:]
 
 
+@pytest.mark.parametrize("change", ["same-size-mtime-restored", "renamed-over", "grown"])
+def test_file_changed_while_its_body_is_sent_raises_after_its_last_byte(
+    tmp_path: Path, change: str
+) -> None:
+    """The check after the body: the consumer sent the slice, the file changed meanwhile."""
+    layout, path = _file_layout(tmp_path)
+    pieces = layout.pieces()
+    for piece in pieces:
+        if isinstance(piece, FileSlice):
+            break
+    CHANGES[change](path)  # while "sending" the slice
+    with pytest.raises(SourceChanged):
+        next(pieces)
+
+
+def test_same_size_edit_with_mtime_restored_is_caught_by_the_ctime(tmp_path: Path) -> None:
+    layout, path = _file_layout(tmp_path)
+    _edit_same_size_keep_mtime(path)
+    with pytest.raises(SourceChanged, match="ctime"):
+        list(layout.pieces())
+    source = FileSource.index(str(path))
+    piece = source.slice(0, 10)
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns))  # a ctime change only
+    with pytest.raises(SourceChanged, match="ctime"):
+        list(read_slice(piece))
+
+
+def test_reindex_reuses_the_crc_only_while_the_identity_holds(tmp_path: Path) -> None:
+    path = tmp_path / "m.bin"
+    path.write_bytes(MATERIAL)
+    first = FileSource.index(str(path))
+    assert FileSource.index(str(path), first) is first  # unchanged: no read
+    _edit_same_size_keep_mtime(path)
+    second = FileSource.index(str(path), first)
+    assert second is not first and second.size == first.size
+    assert second.crc == crc32(path.read_bytes()) != first.crc
+    assert second.identity() != first.identity()  # so the ETag changes
+
+
 def test_changed_size_is_named_in_the_error(tmp_path: Path) -> None:
     layout, path = _file_layout(tmp_path)
     _grow(path)
@@ -138,7 +196,9 @@ def test_file_slice_describes_the_indexed_file(tmp_path: Path) -> None:
     layout, path = _file_layout(tmp_path)
     piece = _file_slice(layout)
     st = path.stat()
-    assert piece == FileSlice(str(path), 0, len(MATERIAL), st.st_size, st.st_mtime_ns)
+    assert piece == FileSlice(
+        str(path), 0, len(MATERIAL), st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns
+    )
     assert b"".join(read_slice(piece, chunk=1000)) == MATERIAL
     # A window inside the body gives a slice at the right file offset.
     body_at = layout.local_header_offset(2) - len(MATERIAL)

@@ -159,6 +159,12 @@ async def test_server_in_a_256_mib_cgroup_is_never_oom_killed(tmp_path: Path):
             async with session.get(f"{base}/healthz") as resp:
                 health = await resp.json()
             assert health["in_use"] == slots, health
+            for cache in health["caches"].values():  # every cache within its byte bound
+                assert cache["bytes"] <= cache["max_bytes"], health["caches"]
+            async with session.get(f"{base}/metrics") as resp:
+                metrics = await resp.text()
+            rss = int(re.search(r"^planstream_resident_memory_bytes (\d+)$", metrics, re.M)[1])
+            assert rss < LIMIT, f"RSS {rss >> 20} MiB in a {LIMIT >> 20} MiB group"
             assert len(rejected) == len(clients) - slots
             assert _oom_kills(group, version) == 0
             for c in clients:
