@@ -5,6 +5,8 @@ Layout of the archive (Chinese by default, English with ``lang=en``)::
     张三—4周训练方案/
       index.html                          plan overview
       第01周/第01课/教案.html               lesson plan
+      第01周/第01课/打印本课.html            every child sheet of the lesson, one A4 page each
+      第01周/第01课/打印答案.html            every answer key of the lesson, one A4 page each
       第01周/第01课/01_舒尔特方格.svg        worksheet
       第01周/第01课/答案/01_舒尔特方格_答案.svg answer key
       第01周/第01课/材料/01_<file>          centre's material (with --library)
@@ -39,6 +41,7 @@ from .lessons import (
 )
 from .library import Library
 from .plan import Lesson, Plan, build_plan
+from .printing import lesson_print_docs, print_filenames
 from .render_cache import RenderCache
 from .request import PlanRequest
 from .texts import digest, text
@@ -106,7 +109,10 @@ def plan_entries(
                 mtime,
             )
         )
-        entries.extend(_exercise_entries(lesson, folder, mtime, library, cache, lang))
+        sheets, keys, materials = _exercise_entries(lesson, folder, mtime, library, cache, lang)
+        print_key = f"{plan_key}|{lesson.index}"
+        entries.extend(_print_entries(folder, lesson, sheets, keys, lang, print_key, cache))
+        entries.extend(sheets + keys + materials)
     return entries
 
 
@@ -117,8 +123,8 @@ def _exercise_entries(
     library: Library | None,
     cache: RenderCache | None,
     lang: str,
-) -> list[Entry]:
-    """A lesson's sheets in order, then their answer keys, then the centre's materials."""
+) -> tuple[list[Entry], list[Entry], list[Entry]]:
+    """A lesson's sheets in order, their answer keys, and the centre's materials."""
     materials_folder = text(lang, "names.materials_folder")
     sheets: list[Entry] = []
     keys: list[Entry] = []
@@ -141,7 +147,41 @@ def _exercise_entries(
         if material is not None:
             name = f"{folder}/{materials_folder}/{ex.number:02d}_{material.name}"
             materials.append(Entry(name, material.source, material.mtime))
-    return sheets + keys + materials
+    return sheets, keys, materials
+
+
+def _print_entries(
+    folder: str,
+    lesson: Lesson,
+    sheets: list[Entry],
+    keys: list[Entry],
+    lang: str,
+    key: str,
+    cache: RenderCache | None,
+) -> list[Entry]:
+    """The lesson's two print files (sheets, keys), drawing pages through the same sources.
+
+    The pages are the sheet and key entries' own sources, so with a render
+    cache a sheet is drawn once for its file and its page in the print file.
+    """
+
+    def pages(group: list[Entry]) -> list[tuple[str, Doc]]:
+        out = []
+        for e in group:
+            src = e.source
+            assert isinstance(src, ProducerSource)
+            out.append((e.name.rsplit("/", 1)[-1], Doc(src.size, src.render)))
+        return out
+
+    sheets_doc, keys_doc = lesson_print_docs(
+        pages(sheets), pages(keys), lesson_folder(lesson, lang).replace("/", " · "), lang
+    )
+    sheets_name, keys_name = print_filenames(lang)
+    mtime = _lesson_mtime(lesson)
+    return [
+        Entry(f"{folder}/{sheets_name}", _producer(sheets_doc, f"ps|{key}", cache), mtime),
+        Entry(f"{folder}/{keys_name}", _producer(keys_doc, f"pk|{key}", cache), mtime),
+    ]
 
 
 def build_archive(

@@ -30,7 +30,7 @@ from generators.norms import YOUNG_MAX_AGE
 from generators.texts import by_lang, catalogue, section, text
 
 from .base import MAX_LEVEL, Doc, ExerciseSpec, pad_to
-from .svg import FONTS, blen, esc, wrap
+from .svg import FONTS, PRINT_CSS, blen, esc, wrap
 
 SHEET = "sheet"
 KEY = "key"
@@ -44,9 +44,11 @@ SLACK = 8
 
 # Page geometry (mm). The body of every sheet is drawn inside BODY.
 LEFT, RIGHT = 15.0, 195.0
-BODY_TOP, BODY_BOTTOM = 62.0, 284.0
+BODY_TOP, BODY_BOTTOM = 62.0, 280.0
+FOOTER_Y = 285.5
+"""Footer baseline: its descenders end above 287 mm, 10 mm from the paper's edge."""
 
-_CSS = (
+_CSS = PRINT_CSS + (
     ".h{font-size:7.5px;font-weight:700}.m{font-size:3.4px;fill:#555}"
     ".i{font-size:4.2px}.tb{fill:none;stroke:#c0392b;stroke-width:.5}"
     ".tt{font-size:4.2px;fill:#c0392b;font-weight:700;text-anchor:middle}"
@@ -287,7 +289,7 @@ class Kind:
         for i, line in enumerate(lines):
             head.append(f'<text x="15" y="{top + 6 * i:.1f}" class="i">{esc(line)}</text>')
         head.append('<line x1="15" y1="58.5" x2="195" y2="58.5" class="sep"/>')
-        tail = f'<text x="105" y="291" class="f">{esc(foot)}</text></svg>'
+        tail = f'<text x="105" y="{FOOTER_Y}" class="f">{esc(foot)}</text></svg>'
         return "".join(head), tail
 
 

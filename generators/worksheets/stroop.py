@@ -37,7 +37,7 @@ def _words(lang: str) -> dict[str, str]:
     return {c: t[f"word_{c}"] for c in _COLOURS}
 
 
-_X0, _X1, _Y0, _Y1 = 30.0, 180.0, 76.0, 272.0
+_X0, _X1, _Y0, _Y1 = 30.0, 180.0, 76.0, 266.0  # day-night pictures reach 14 mm below _Y1
 
 # Sun: disc with eight rays; moon: crescent. Both centred on (0, 0), radius ~14.
 _DEFS = (
