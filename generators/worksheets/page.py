@@ -172,6 +172,15 @@ class Kind:
         """The time limit printed top right: the lesson's minutes unless a kind has a norm."""
         return text(spec.lang, "page.time", m=self.minutes(spec))
 
+    def needs_colour(self, spec: ExerciseSpec) -> bool:
+        """True when the sheet cannot be done from a black-and-white print.
+
+        Every kind keeps its distinctions in shape or fill as well as hue, so
+        only a task that is about colour itself (the colour-word Stroop) says
+        yes; the lesson plan tells the teacher to print those in colour.
+        """
+        return False
+
     def record(self, spec: ExerciseSpec) -> str:
         """Extra field printed right of the name line, e.g. time taken."""
         return text(spec.lang, "page.record")

@@ -79,6 +79,10 @@ class Stroop(Kind):
     def default_variant(self, age: int, lang: str) -> str:
         return "daynight" if age < 7 else "words"
 
+    def needs_colour(self, spec: ExerciseSpec) -> bool:
+        """Naming the ink is the task: colour words need a colour print; suns and moons do not."""
+        return self.variant_of(spec) == "words"
+
     def grid(self, spec: ExerciseSpec) -> tuple[int, int]:
         """(rows, cols): more items with level and age."""
         if self.variant_of(spec) == "daynight":

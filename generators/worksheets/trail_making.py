@@ -87,16 +87,29 @@ class _Data:
     xy: tuple[tuple[float, float], ...]
 
 
-def _node(x: float, y: float, r: float, cls: str, label: str, fs: float) -> str:
+def _shape(x: float, y: float, r: float, cls: str) -> str:
+    """A circle, or for the blue set a rounded square of the same reach.
+
+    The two colour sets differ in shape as well as hue, so the task survives
+    a black-and-white printer (pink and light blue print as the same grey).
+    The square's corners stay within ``r`` of its centre.
+    """
+    if cls != "nb":
+        return f'<circle cx="{num(x)}" cy="{num(y)}" r="{r}" class="{cls}"/>'
+    h = round(r * 0.8, 1)
+    x, y = round(x, 1), round(y, 1)  # the centre is exactly the circle's would be
     return (
-        f'<circle cx="{num(x)}" cy="{num(y)}" r="{r}" class="{cls}"/>'
-        f'<text x="{num(x)}" y="{num(y + fs * 0.36)}">{label}</text>'
+        f'<rect x="{num(x - h)}" y="{num(y - h)}" width="{2 * h}" height="{2 * h}" '
+        f'rx="{round(r * 0.25, 1)}" class="{cls}" data-node=""/>'
     )
 
 
+def _node(x: float, y: float, r: float, cls: str, label: str, fs: float) -> str:
+    return _shape(x, y, r, cls) + f'<text x="{num(x)}" y="{num(y + fs * 0.36)}">{label}</text>'
+
+
 def _key_node(x: float, y: float, r: float, cls: str, label: str, fs: float, step: int) -> str:
-    return (
-        f'<circle cx="{num(x)}" cy="{num(y)}" r="{r}" class="{cls}"/>'
+    return _shape(x, y, r, cls) + (
         f'<text x="{num(x)}" y="{num(y + fs * 0.36)}" data-step="{step}">{label}</text>'
     )
 
@@ -112,8 +125,8 @@ class TrailMaking(Kind):
     variant_min_age: ClassVar[dict[str, int]] = {"letters": 7, "colors": 5}
     latin_variants: ClassVar[frozenset[str]] = frozenset({"letters"})
     css: ClassVar[str] = (
-        ".tm{text-anchor:middle;font-weight:700}.tm circle{stroke:#222;stroke-width:.45}"
-        ".n{fill:#fff}.nr{fill:#f5b5b5}.nb{fill:#b0cbf2}.tg{font-size:3.2px;fill:#c0392b;"
+        ".tm{text-anchor:middle;font-weight:700}.tm circle,.tm rect{stroke:#222;stroke-width:.45}"
+        ".n{fill:#fff}.nr{fill:#f08a8a}.nb{fill:#d2e2f8}.tg{font-size:3.2px;fill:#c0392b;"
         "font-weight:700}.tp{fill:none;stroke:#d62728;stroke-width:.7;stroke-opacity:.8}"
         ".dim{opacity:.35}"
     )
@@ -215,7 +228,7 @@ class TrailMaking(Kind):
         r, fs = self._radius(len(nodes))
         head, tail = self._fixed(fs)
         wide = max((n.label for n in nodes), key=blen)
-        item = widest(_node, 888.8, 888.8, r, "nr", wide, fs)
+        item = max(widest(_node, 888.8, 888.8, r, c, wide, fs) for c in ("nr", "nb"))
         tags = sum(widest(_tag, 888.8, 888.8, t) for t in self._tags(spec))
         return blen(head + tail) + len(nodes) * item + tags
 
@@ -244,7 +257,7 @@ class TrailMaking(Kind):
         r, fs = self._radius(len(nodes))
         head, tail = self._fixed(fs)
         wide = max((n.label for n in nodes), key=blen)
-        item = widest(_key_node, 888.8, 888.8, r, "nr", wide, fs, 99)
+        item = max(widest(_key_node, 888.8, 888.8, r, c, wide, fs, 99) for c in ("nr", "nb"))
         dim = len('<g class="dim">') + len("</g>")
         pts = sum(1 for n in nodes if n.step) * len("888.8,888.8 ")
         line = len('<polyline class="tp" points=""/>')

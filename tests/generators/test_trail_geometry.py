@@ -24,7 +24,7 @@ SEEDS = [12345 + i * (2**64 // 12) for i in range(12)]
 
 
 def nodes(root: ET.Element) -> list[tuple[float, float, float]]:
-    """(cx, cy, radius of the enclosing circle) of every trail node, circles and squares."""
+    """(cx, cy, radius of the enclosing circle) of every trail node: circles, rounded squares."""
     out = []
     for g in root.iter(NS + "g"):
         for el in g:
@@ -34,8 +34,9 @@ def nodes(root: ET.Element) -> list[tuple[float, float, float]]:
                 )
             elif el.tag == NS + "rect" and el.get("data-node") is not None:
                 x, y = float(el.get("x", "")), float(el.get("y", ""))
-                w, h = float(el.get("width", "")), float(el.get("height", ""))
-                out.append((x + w / 2, y + h / 2, math.hypot(w, h) / 2))
+                w, rx = float(el.get("width", "")), float(el.get("rx", "0"))
+                reach = (w / 2 - rx) * math.sqrt(2) + rx  # to the rounded corner's far edge
+                out.append((round(x + w / 2, 1), round(y + w / 2, 1), reach))
     return out
 
 
