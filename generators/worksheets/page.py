@@ -110,6 +110,8 @@ class Kind:
     """Languages a variant is drawn in (汉字 variants only in Chinese plans); others: all."""
     latin_variants: ClassVar[frozenset[str]] = frozenset()
     """Variants that print Latin letters: on Chinese sheets only from ``LATIN_ON_ZH_FROM``."""
+    teacher_only: ClassVar[bool] = False
+    """The sheet is read by the teacher (a script, cards): no name, time limit or time taken."""
 
     def __init__(self) -> None:
         assert self.dimension in DIMENSIONS, self.dimension
@@ -275,7 +277,18 @@ class Kind:
             f"<style>svg{{font-family:{FONTS[lang]};fill:#222}}{_CSS}{self.css}</style>",
             '<rect width="210" height="297" fill="#fff"/>',
         ]
-        if part == SHEET:
+        if part == SHEET and self.teacher_only:
+            # The teacher reads from this page: no name line, no child's time
+            # limit, no "time taken"; the box says whose page it is.
+            head.append(f'<text x="15" y="19" class="h">{esc(title)}</text>')
+            head.append('<rect x="150" y="11" width="45" height="11" rx="2" class="tb"/>')
+            tag = esc(t["teacher_page"])
+            head.append(f'<text x="172.5" y="18.2" class="tt" data-role="teacher">{tag}</text>')
+            head.append(f'<text x="15" y="26.5" class="m">{esc(meta)}</text>')
+            lines = wrap(self.instructions(spec), _EM_PER_LINE)
+            top, room = 34.0, 4
+            foot = t["foot"]
+        elif part == SHEET:
             head.append(f'<text x="15" y="19" class="h">{esc(title)}</text>')
             head.append('<rect x="150" y="11" width="45" height="11" rx="2" class="tb"/>')
             head.append(f'<text x="172.5" y="18.2" class="tt">{esc(self.time_box(spec))}</text>')

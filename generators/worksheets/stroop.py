@@ -123,7 +123,7 @@ class Stroop(Kind):
         dx = (_X1 - _X0) / max(cols - 1, 1)
         dy = (_Y1 - _Y0) / max(rows - 1, 1)
         fs = min(12.0, dy * 0.6) if spec.lang == "zh" else min(9.0, dx * 0.24, dy * 0.6)
-        return dx, min(dy, 50.0), round(fs, 1)
+        return dx, min(dy, 70.0), round(fs, 1)  # few rows spread over the page
 
     def _open(self, spec: ExerciseSpec, key: bool) -> str:
         fs = self._geom(spec)[2]
