@@ -16,12 +16,17 @@ Only the colour-word Stroop still needs a colour print, and says so.
 
 from __future__ import annotations
 
+import html
 import io
 import re
 import xml.etree.ElementTree as ET
 
 import pytest
 
+from generators.lessons import lesson_doc, overview_doc
+from generators.plan import build_plan
+from generators.request import PlanRequest
+from generators.texts import text
 from generators.worksheets import MAX_LEVEL, REGISTRY, ExerciseSpec
 
 resvg_py = pytest.importorskip("resvg_py")
@@ -167,3 +172,34 @@ def test_only_the_colour_word_stroop_needs_a_colour_print() -> None:
                 if kind.needs_colour(spec):  # type: ignore[attr-defined]
                     needing.add((name, kind.variant_of(spec)))  # type: ignore[attr-defined]
     assert needing == {("stroop", "words")}
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_lesson_plans_and_overview_name_the_sheets_needing_colour(lang: str) -> None:
+    """Each lesson plan says which of its sheets need colour (or none); so does the overview."""
+    req = PlanRequest(name="Kim", mode="focus", age=9, weeks=4, exercises_per_lesson=10, lang=lang)
+    plan = build_plan(req)
+    sheets_file = text(lang, "names.print_sheets")
+    with_colour = without = 0
+    for lesson in plan.lessons:
+        page = lesson_doc(plan, lesson).render().decode("utf-8")
+        (note,) = re.findall(
+            r'<p class="files">([^<]*' + re.escape(sheets_file) + r"[^<]*)</p>", page
+        )
+        colour = [
+            ex
+            for ex in lesson.exercises
+            if REGISTRY[ex.kind].needs_colour(ex.spec)  # type: ignore[attr-defined]
+        ]
+        if colour:
+            with_colour += 1
+            for ex in colour:
+                title = html.escape(REGISTRY[ex.kind].title[lang])
+                assert text(lang, "doc.colour_item", n=ex.number, title=title) in note
+        else:
+            without += 1
+            assert text(lang, "doc.print_bw") in note
+    assert with_colour and without  # both cases are shown
+    overview = overview_doc(plan).render().decode("utf-8")
+    (item,) = re.findall(r"<li>([^<]*" + re.escape(sheets_file) + r"[^<]*)</li>", overview)
+    assert html.escape(REGISTRY["stroop"].title[lang]) in item
