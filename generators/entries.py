@@ -159,19 +159,10 @@ def _print_entries(
     key: str,
     cache: RenderCache | None,
 ) -> list[Entry]:
-    """The lesson's two print files (sheets, keys), drawing pages through the same sources.
+    """The lesson's two print files (sheets, keys): pages linked by their path in the folder."""
 
-    The pages are the sheet and key entries' own sources, so with a render
-    cache a sheet is drawn once for its file and its page in the print file.
-    """
-
-    def pages(group: list[Entry]) -> list[tuple[str, Doc]]:
-        out = []
-        for e in group:
-            src = e.source
-            assert isinstance(src, ProducerSource)
-            out.append((e.name.rsplit("/", 1)[-1], Doc(src.size, src.render)))
-        return out
+    def pages(group: list[Entry]) -> list[str]:
+        return [e.name[len(folder) + 1 :] for e in group]
 
     sheets_doc, keys_doc = lesson_print_docs(
         pages(sheets), pages(keys), lesson_folder(lesson, lang).replace("/", " · "), lang

@@ -71,12 +71,9 @@ def test_layout_needs_no_rendering(monkeypatch):
     start = archive.layout.local_header_offset(first)
     list(archive.layout.pieces(start, start + 100))
     assert calls == 1
-    # the whole archive draws each worksheet twice without a render cache: once
-    # for its page in the lesson's print file, once for its own entry (the CRC
-    # is kept for the directory; the server's cache makes it once, see
-    # test_render_cache)
+    # the whole archive draws each worksheet once (the CRC is kept for the directory)
     list(archive.layout.pieces())
-    assert calls == 1 + 2 * len(sheets)
+    assert calls == 1 + len(sheets)
 
 
 def test_tree_and_names():

@@ -4,9 +4,11 @@ Chromium (headless ``--print-to-pdf``, the browser's own print path with its
 default settings: Letter paper in this locale and default margins unless the
 document says otherwise) prints each document to PDF; ``pdfinfo`` (poppler)
 reads the page count and the paper size. A sample covers every kind, sheet
-and key, both languages and several ages; two lessons' print files (Chinese,
-age 5, and English, age 14) must give one page per sheet of the lesson, and
-their pages must be the lesson's sheets, byte for byte, in lesson order.
+and key, both languages and several ages. Two lessons' print files (Chinese,
+age 5, and English, age 14), in the extracted download, must link the
+lesson's sheets in lesson order and print one page per sheet, each page
+showing its sheet (``pdftotext`` finds the sheet's dimension name, which a
+broken image's alt text would not hold).
 
 Chromium runs a few at a time, each with its own profile directory; the
 whole module stays within about a minute on two busy cores.
@@ -14,17 +16,21 @@ whole module stays within about a minute on two busy cores.
 
 from __future__ import annotations
 
-import base64
+import html
 import re
 import subprocess
+import unicodedata
+import xml.etree.ElementTree as ET
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
 from generators.archive import resolve
+from generators.dimensions import dimension_name
 from generators.entries import build_archive
 from generators.printing import print_filenames
 from generators.request import PlanRequest
@@ -129,28 +135,40 @@ def test_lesson_print_files_give_one_page_per_sheet(
     assert len(data) == archive.layout.total_size
     sheets_name, keys_name = print_filenames(lang)
     with zipfile.ZipFile(BytesIO(data)) as z:
+        z.extractall(tmp_path / "plan")  # a teacher extracts the download, then prints
         names = z.namelist()
-        lesson = sorted({n.rsplit("/", 1)[0] for n in names if n.endswith("/" + sheets_name)})[0]
-        inside = [n for n in names if n.rsplit("/", 1)[0] == lesson]
-        sheets = sorted(n for n in inside if n.endswith(".svg"))
-        keys = sorted(
-            n for n in names if n.startswith(lesson + "/") and n.count("/") == lesson.count("/") + 2
-        )
-        keys = [n for n in keys if n.endswith(".svg")]
-        assert len(sheets) == len(keys) >= 3
-        files = []
-        for name, pages in ((sheets_name, sheets), (keys_name, keys)):
-            doc = z.read(f"{lesson}/{name}")
-            embedded = [
-                base64.b64decode(m)
-                for m in re.findall(rb'src="data:image/svg\+xml;base64,([^"]+)"', doc)
-            ]
-            assert embedded == [z.read(n) for n in pages]  # the lesson's sheets, in order
-            path = tmp_path / name
-            path.write_bytes(doc)
-            files.append((path, len(pages)))
+    lesson = sorted({n.rsplit("/", 1)[0] for n in names if n.endswith("/" + sheets_name)})[0]
+    folder = tmp_path / "plan" / lesson
+    sheets = sorted(n for n in names if n.rsplit("/", 1)[0] == lesson and n.endswith(".svg"))
+    keys = sorted(
+        n
+        for n in names
+        if n.startswith(lesson + "/")
+        and n.count("/") == lesson.count("/") + 2
+        and n.endswith(".svg")
+    )
+    assert len(sheets) == len(keys) >= 3
+    files = []
+    for name, pages in ((sheets_name, sheets), (keys_name, keys)):
+        doc = (folder / name).read_text("utf-8")
+        linked = [unquote(html.unescape(m)) for m in re.findall(r'<img [^>]*src="([^"]+)"', doc)]
+        assert linked == [n[len(lesson) + 1 :] for n in pages]  # the lesson's sheets, in order
+        files.append((folder / name, [folder / rel for rel in linked]))
     results = print_all([p for p, _ in files], tmp_path)
-    for path, expected in files:
-        pages, sizes = results[path]
-        assert pages == expected, path.name
+    pdftotext = require_tool("pdftotext")
+    for path, pages in files:
+        count, sizes = results[path]
+        assert count == len(pages), path.name
         assert_a4(sizes)
+        pdf = path.with_suffix(path.suffix + ".pdf")
+        for i, page in enumerate(pages, 1):  # each page shows its sheet, not a broken image
+            kind = REGISTRY[ET.fromstring(page.read_bytes()).get("data-kind", "")]
+            printed = subprocess.run(
+                [pdftotext, "-f", str(i), "-l", str(i), str(pdf), "-"],
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=30,
+            ).stdout
+            printed = unicodedata.normalize("NFKC", printed)  # poppler gives Kangxi radicals
+            assert dimension_name(kind.dimension, lang) in printed, (path.name, i, printed[:200])
