@@ -32,13 +32,14 @@ from urllib.parse import quote
 
 from .texts import text
 from .worksheets.base import Doc
+from .worksheets.svg import FONTS
 
 _CSS = (
     "@page{size:A4;margin:0}html,body{margin:0;padding:0}"
     "img{display:block;width:210mm;height:297mm;break-inside:avoid}"
     "img+img{break-before:page}"
     "@media screen{body{background:#d8d8d8}img{margin:6mm auto;background:#fff;"
-    "box-shadow:0 0 2mm #888}.unzip{font:16px sans-serif;margin:6mm;padding:3mm;"
+    "box-shadow:0 0 2mm #888}.unzip{font-size:16px;margin:6mm;padding:3mm;"
     "background:#fff3c4}}@media print{.unzip{display:none}}"
 )
 
@@ -57,7 +58,8 @@ def _parts(pages: tuple[str, ...], title: str, lang: str) -> list[str]:
     note = html.escape(text(lang, "print.unzip"))
     out = [
         f'<!DOCTYPE html>\n<html lang="{lang}"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>\n"
+        f"<title>{html.escape(title)}</title><style>body{{font-family:{FONTS[lang]}}}{_CSS}"
+        "</style></head><body>\n"
         f'<p class="unzip" id="unzip" hidden>{note}</p>\n'
     ]
     for path in pages:
