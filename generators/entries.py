@@ -48,7 +48,7 @@ from .texts import digest, text
 from .worksheets import REGISTRY
 from .worksheets.base import Doc
 
-CODE_VERSION = "2"
+CODE_VERSION = "3"
 """Bump when any generator's drawing or layout changes."""
 
 GENERATOR_VERSION = f"{CODE_VERSION}+texts.{digest(LANGS)[:16]}"
