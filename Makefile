@@ -14,13 +14,17 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install -q -e '.[test,bench]'
 	touch $(STAMP)
 
-# Independent ZIP readers the tests check archives with (Debian packages).
+# Independent ZIP readers the tests check archives with, and the browser and PDF
+# reader the print tests use (Debian packages).
 tools:
 	@missing=""; \
 	command -v 7zz    >/dev/null || missing="$$missing 7zip"; \
 	command -v bsdtar >/dev/null || missing="$$missing libarchive-tools"; \
 	command -v unzip  >/dev/null || missing="$$missing unzip"; \
 	command -v javac  >/dev/null || missing="$$missing default-jdk-headless"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v pdfinfo  >/dev/null || missing="$$missing poppler-utils"; \
+	fc-list 2>/dev/null | grep -q "Noto Sans CJK" || missing="$$missing fonts-noto-cjk"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \

@@ -5,6 +5,8 @@ Layout of the archive (Chinese by default, English with ``lang=en``)::
     张三—4周训练方案/
       index.html                          plan overview
       第01周/第01课/教案.html               lesson plan
+      第01周/第01课/打印本课.html            every child sheet of the lesson, one A4 page each
+      第01周/第01课/打印答案.html            every answer key of the lesson, one A4 page each
       第01周/第01课/01_舒尔特方格.svg        worksheet
       第01周/第01课/答案/01_舒尔特方格_答案.svg answer key
       第01周/第01课/材料/01_<file>          centre's material (with --library)
@@ -41,13 +43,14 @@ from .lessons import (
 )
 from .library import Library, Material
 from .plan import Exercise, Lesson, Plan, build_plan
+from .printing import lesson_print_docs, print_filenames
 from .render_cache import RenderCache
 from .request import PlanRequest
 from .texts import digest, text
 from .worksheets import REGISTRY
 from .worksheets.base import Doc, ExerciseSpec
 
-CODE_VERSION = "2"
+CODE_VERSION = "3"
 """Bump when any generator's drawing or layout changes."""
 
 GENERATOR_VERSION = f"{CODE_VERSION}+texts.{digest(LANGS)[:16]}"
@@ -77,7 +80,7 @@ PLAN_FIXED_BYTES = 8 * 1024
 PLAN_LESSON_BYTES = 320
 PLAN_EXERCISE_BYTES = 260
 
-_OVERVIEW, _LESSON, _SHEET, _KEY, _MATERIAL = range(5)
+_OVERVIEW, _LESSON, _SHEET, _KEY, _MATERIAL, _PRINT_SHEETS, _PRINT_KEYS = range(7)
 
 
 def _lesson_mtime(lesson: Lesson) -> int:
@@ -120,7 +123,6 @@ class PlanSources:
         """Every file of the plan in archive order; renders nothing."""
         plan, req = self.plan, self.plan.request
         lang, root = req.lang, req.archive_root
-        materials_folder = text(lang, "names.materials_folder")
         start = (
             calendar.timegm(req.start_date.timetuple()) + 8 * 3600
             if req.start_date is not None
@@ -137,45 +139,88 @@ class PlanSources:
             self._doc_sizes.append(page.size)
             self._refs.append(pos << 3 | _LESSON)
             yield Entry(f"{folder}/{lesson_doc_filename(lang)}", page, mtime)
-            keys: list[tuple[int, Entry]] = []
-            materials: list[Entry] = []
-            for j, ex in enumerate(lesson.exercises):
-                kind = REGISTRY[ex.kind]
-                sheet_doc, key_doc = kind.sheet(ex.spec), kind.answer_key(ex.spec)
-                ref = (pos << 4 | j) << 3
-                self._refs.append(ref | _SHEET)
-                yield Entry(
-                    f"{folder}/{exercise_filename(ex, REGISTRY, lang, sheet_doc.ext)}",
-                    self._spec_producer(sheet_doc, "s", ex.spec),
-                    mtime,
-                )
-                keys.append(
-                    (
-                        ref | _KEY,
-                        Entry(
-                            f"{folder}/{answer_key_filename(ex, REGISTRY, lang, key_doc.ext)}",
-                            self._spec_producer(key_doc, "k", ex.spec),
-                            mtime,
-                        ),
-                    )
-                )
-                material = self._material(library, ex)
-                if material is not None:
-                    materials.append(
-                        Entry(
-                            f"{folder}/{materials_folder}/{ex.number:02d}_{material.name}",
-                            material.source,
-                            material.mtime,
-                        )
-                    )
-            for key_ref, entry in keys:
-                self._refs.append(key_ref)
-                yield entry
+            sheets, keys, materials = self._lesson_files(pos, folder, mtime, library)
+            sheets_name, keys_name = print_filenames(lang)
+            prints = self._prints(pos)
+            self._refs.append(pos << 3 | _PRINT_SHEETS)
+            yield Entry(f"{folder}/{sheets_name}", prints[0], mtime)
+            self._refs.append(pos << 3 | _PRINT_KEYS)
+            yield Entry(f"{folder}/{keys_name}", prints[1], mtime)
+            for ref_entry in (*sheets, *keys):
+                self._refs.append(ref_entry[0])
+                yield ref_entry[1]
             for entry in materials:
                 self._refs.append(len(self._files) << 3 | _MATERIAL)
                 assert isinstance(entry.source, FileSource)
                 self._files.append(entry.source)
                 yield entry
+
+    def _lesson_files(
+        self, pos: int, folder: str, mtime: int, library: Library | None
+    ) -> tuple[list[tuple[int, Entry]], list[tuple[int, Entry]], list[Entry]]:
+        """Lesson ``pos``'s sheets and keys (each with its ref) and the centre's materials."""
+        lang = self.plan.request.lang
+        materials_folder = text(lang, "names.materials_folder")
+        lesson = self.plan.lessons[pos]
+        sheets: list[tuple[int, Entry]] = []
+        keys: list[tuple[int, Entry]] = []
+        materials: list[Entry] = []
+        for j, ex in enumerate(lesson.exercises):
+            kind = REGISTRY[ex.kind]
+            sheet_doc, key_doc = kind.sheet(ex.spec), kind.answer_key(ex.spec)
+            ref = (pos << 4 | j) << 3
+            sheets.append(
+                (
+                    ref | _SHEET,
+                    Entry(
+                        f"{folder}/{exercise_filename(ex, REGISTRY, lang, sheet_doc.ext)}",
+                        self._spec_producer(sheet_doc, "s", ex.spec),
+                        mtime,
+                    ),
+                )
+            )
+            keys.append(
+                (
+                    ref | _KEY,
+                    Entry(
+                        f"{folder}/{answer_key_filename(ex, REGISTRY, lang, key_doc.ext)}",
+                        self._spec_producer(key_doc, "k", ex.spec),
+                        mtime,
+                    ),
+                )
+            )
+            material = self._material(library, ex)
+            if material is not None:
+                materials.append(
+                    Entry(
+                        f"{folder}/{materials_folder}/{ex.number:02d}_{material.name}",
+                        material.source,
+                        material.mtime,
+                    )
+                )
+        return sheets, keys, materials
+
+    def _prints(self, pos: int) -> tuple[ProducerSource, ProducerSource]:
+        """Lesson ``pos``'s two print files (sheets, keys), pages linked by path in the folder.
+
+        Rebuilt from the lesson's exercises when asked for: their file names
+        follow from kinds and specs, so nothing per lesson needs keeping.
+        """
+        lang = self.plan.request.lang
+        lesson = self.plan.lessons[pos]
+        sheet_pages, key_pages = [], []
+        for ex in lesson.exercises:
+            kind = REGISTRY[ex.kind]
+            sheet_ext, key_ext = kind.sheet(ex.spec).ext, kind.answer_key(ex.spec).ext
+            sheet_pages.append(exercise_filename(ex, REGISTRY, lang, sheet_ext))
+            key_pages.append(answer_key_filename(ex, REGISTRY, lang, key_ext))
+        title = lesson_folder(lesson, lang).replace("/", " · ")
+        sheets_doc, keys_doc = lesson_print_docs(sheet_pages, key_pages, title, lang)
+        key = f"{self.plan_key}|{lesson.index}"
+        return (
+            _producer(sheets_doc, f"ps|{key}", self.cache),
+            _producer(keys_doc, f"pk|{key}", self.cache),
+        )
 
     @staticmethod
     def _material(library: Library | None, ex: Exercise) -> Material | None:
@@ -220,6 +265,8 @@ class PlanSources:
             return self._files[arg]
         if what in (_OVERVIEW, _LESSON):
             return self._page(what, arg)
+        if what in (_PRINT_SHEETS, _PRINT_KEYS):
+            return self._prints(arg)[what - _PRINT_SHEETS]
         ex = self.plan.lessons[arg >> 4].exercises[arg & 15]
         kind = REGISTRY[ex.kind]
         if what == _SHEET:

@@ -136,6 +136,7 @@ class _ExerciseText(NamedTuple):
     minutes: int
     timeline: str  # the timeline's content cell
     block: str  # the "how to run and score" block, with the file names
+    colour: bool  # the sheet needs a colour print (see Kind.needs_colour)
 
 
 _EXERCISE_CACHE: dict[tuple[int, ExerciseSpec, int], _ExerciseText] = {}
@@ -171,7 +172,7 @@ def _exercise_text(registry: Registry, ex: Exercise) -> _ExerciseText:
         f"<p><b>{t['how']}</b>{_esc(kind.how_to_run(seedless))}</p></div>"
     )
     timeline = t["timeline_item"].format(title=title, dim=dim, level=s.level)
-    hit = _ExerciseText(kind, title, minutes, timeline, block)
+    hit = _ExerciseText(kind, title, minutes, timeline, block, _needs_colour(kind, seedless))
     if len(_EXERCISE_CACHE) >= _EXERCISE_CACHE_MAX:
         _EXERCISE_CACHE.clear()
     _EXERCISE_CACHE[key] = hit
@@ -186,6 +187,28 @@ def _levels(lesson: Lesson, t: Mapping[str, str] | None) -> str:
     if t is None:
         return str(lo) if lo == hi else f"{lo}–{hi}"
     return t["level"].format(level=lo) if lo == hi else t["levels"].format(lo=lo, hi=hi)
+
+
+def _needs_colour(kind: WorksheetKind, spec: ExerciseSpec) -> bool:
+    """Whether the kind says its sheet needs a colour print (kinds without the hook: no)."""
+    hook = getattr(kind, "needs_colour", None)
+    return bool(hook(spec)) if hook is not None else False
+
+
+def _print_note(lesson: Lesson, texts: list[_ExerciseText], t: Mapping[str, str]) -> str:
+    """Where the one-click print files are, and which sheets need a colour printer."""
+    lang = lesson.exercises[0].spec.lang if lesson.exercises else "zh"
+    sep = t["list_sep"]
+    colour = sep.join(
+        t["colour_item"].format(n=ex.number, title=x.title)
+        for ex, x in zip(lesson.exercises, texts, strict=True)
+        if x.colour
+    )
+    files = t["print_files"].format(
+        sheets=_esc(text(lang, "names.print_sheets")), keys=_esc(text(lang, "names.print_keys"))
+    )
+    colour_text = t["print_colour"].format(sheets=colour) if colour else t["print_bw"]
+    return f'<p class="files">{files}{colour_text}</p>'
 
 
 def _date_text(lesson: Lesson, t: Mapping[str, str]) -> str:
@@ -252,7 +275,8 @@ def _lesson_parts(plan: Plan, lesson: Lesson, registry: Registry) -> list[str]:
     # How to run and score each exercise, with its files.
     parts.append(f"<section><h2>{t['run']}</h2>")
     parts.extend(text.block for text in texts)
-    parts.append(f'<p class="files">{t["materials"]}</p></section>')
+    parts.append(f'<p class="files">{t["materials"]}</p>')
+    parts.append(_print_note(lesson, texts, t) + "</section>")
     parts.append(
         f"<section><h2>{t['adjust_title']}</h2><ul><li>{t['adjust_up']}</li>"
         f"<li>{t['adjust_down']}</li><li>{t['adjust_how']}</li></ul></section>"
@@ -388,7 +412,7 @@ def _overview_parts(plan: Plan, registry: Registry) -> list[str]:
     if assessment:
         parts.extend(_score_sources(plan, t))
     parts.extend(_schedule(plan, registry, t))
-    parts.extend(_how_to_use(plan, t))
+    parts.extend(_how_to_use(plan, registry, t))
     return parts
 
 
@@ -485,7 +509,7 @@ def _schedule(plan: Plan, registry: Registry, t: Mapping[str, str]) -> list[str]
     return parts
 
 
-def _how_to_use(plan: Plan, t: Mapping[str, str]) -> list[str]:
+def _how_to_use(plan: Plan, registry: Registry, t: Mapping[str, str]) -> list[str]:
     """How to use the plan, and what it does not promise."""
     lang = plan.request.lang
     assessment = plan.request.mode == "assessment"
@@ -497,11 +521,29 @@ def _how_to_use(plan: Plan, t: Mapping[str, str]) -> list[str]:
         if not assessment
         else ""
     )
-    items = [t["use_1"], t["use_2"], t["use_3"], fourth, t["use_5"]]
+    printing = _print_use(plan, registry, t)
+    items = [t["use_1"], printing, t["use_2"], t["use_3"], fourth, t["use_5"]]
     parts.append(f"<section><h2>{t['use']}</h2><ol>")
     parts.extend(f"<li>{item}</li>" for item in items if item)
     parts.append(f'</ol><p class="note">{t["disclaimer"]}</p></section></body></html>\n')
     return parts
+
+
+def _print_use(plan: Plan, registry: Registry, t: Mapping[str, str]) -> str:
+    """The overview's printing item: the lesson print files, and the kinds needing colour."""
+    lang = plan.request.lang
+    titles: list[str] = []
+    for lesson in plan.lessons:
+        for ex in lesson.exercises:
+            text_ = _exercise_text(registry, ex)
+            if text_.colour and text_.title not in titles:
+                titles.append(text_.title)
+    files = t["use_print"].format(
+        sheets=_esc(text(lang, "names.print_sheets")), keys=_esc(text(lang, "names.print_keys"))
+    )
+    if not titles:
+        return files + t["use_print_bw"]
+    return files + t["use_print_colour"].format(kinds=t["list_sep"].join(titles))
 
 
 def _chart(plan: Plan, counts: Mapping[str, int], t: Mapping[str, str]) -> str:

@@ -31,8 +31,25 @@ from .base import ExerciseSpec
 from .page import Kind, ramp
 from .svg import blen, esc, num, widest
 
-_PER_LINE = 10
-_X0, _DX, _Y0, _DY = 22.0, 17.5, 84.0, 15.0
+_PER_LINE = 10  # positions listed per line in the key's summary
+_Y0, _SCRIPT_BOTTOM = 86.0, 250.0  # first script line; below the last: the key's summary
+
+
+def _layout(n: int) -> tuple[int, float, float, float]:
+    """(items per line, column pitch, line pitch, font size) for a script of n items.
+
+    A short script is set in large print over the whole page (a teacher reads
+    it at arm's length, and a page 85 % empty wastes paper); a long one keeps
+    ten items a line. The grid is centred on the page.
+    """
+    per = 3 if n <= 15 else 5 if n <= 30 else 10
+    lines = -(-n // per)
+    dx = {3: 50.0, 5: 34.0, 10: 17.5}[per]
+    dy = min(48.0, (_SCRIPT_BOTTOM - 16.0 - _Y0) / max(lines - 1, 1))
+    fs = {3: 12.0, 5: 10.0, 10: 7.0}[per]
+    return per, dx, round(dy, 1), fs
+
+
 _ZH_POOL = (
     "山",
     "水",
@@ -73,8 +90,8 @@ def _item(x: float, y: float, i: int, text: str) -> str:
     return f'<text x="{num(x)}" y="{num(y)}" data-i="{i}">{text}</text>'
 
 
-def _ring(x: float, y: float, i: int) -> str:
-    return f'<circle cx="{num(x)}" cy="{num(y)}" r="4.6" data-role="react" data-i="{i}"/>'
+def _ring(x: float, y: float, i: int, r: float) -> str:
+    return f'<circle cx="{num(x)}" cy="{num(y)}" r="{r}" data-role="react" data-i="{i}"/>'
 
 
 def _rule(text: str) -> str:
@@ -84,10 +101,12 @@ def _rule(text: str) -> str:
 class AuditoryScript(Kind):
     name = "auditory_script"
     dimension = "auditory"
+    teacher_only = True
     variants = ("skip", "target")
     css: ClassVar[str] = (
-        ".ai{font-size:6px;text-anchor:middle}.ix{font-size:2.6px;fill:#999;text-anchor:middle}"
+        ".ai{text-anchor:middle}.ix{font-size:2.8px;fill:#999;text-anchor:middle}"
         ".ar{fill:none;stroke:#d62728;stroke-width:.6}.aw{font-size:4.2px}"
+        ".tk{fill:none;stroke:#aaa;stroke-width:.3}"
     )
 
     def default_variant(self, age: int, lang: str) -> str:
@@ -184,20 +203,28 @@ class AuditoryScript(Kind):
     # -- drawing -------------------------------------------------------------
 
     @staticmethod
-    def _xy(i: int) -> tuple[float, float]:
-        row, col = divmod(i, _PER_LINE)
-        return _X0 + col * _DX, _Y0 + row * _DY
+    def _xy(i: int, n: int) -> tuple[float, float]:
+        per, dx, dy, _ = _layout(n)
+        row, col = divmod(i, per)
+        return 105.0 - (per - 1) * dx / 2 + col * dx, _Y0 + row * dy
 
     def _item_class(self, spec: ExerciseSpec) -> str:
         """Words are set smaller than single characters, so a line of ten still fits."""
         return "ai aw" if self.variant_of(spec) == "target" and self.by_category(spec) else "ai"
 
     def _grid_fixed(self, n: int, cls: str) -> tuple[str, str]:
-        idx = "".join(
-            f'<text x="{num(self._xy(i)[0])}" y="{num(self._xy(i)[1] - 6.5)}">{i + 1}</text>'
-            for i in range(n)
+        """Item numbers above, tick boxes below (the teacher marks each reaction there)."""
+        fs = _layout(n)[3]
+        idx, ticks = [], []
+        for i in range(n):
+            x, y = self._xy(i, n)
+            idx.append(f'<text x="{num(x)}" y="{num(y - fs * 0.9)}">{i + 1}</text>')
+            ticks.append(f'<rect x="{num(x - 2)}" y="{num(y + 2.5)}" width="4" height="4"/>')
+        return (
+            f'<g class="ix">{"".join(idx)}</g><g class="tk">{"".join(ticks)}</g>'
+            f'<g class="{cls}" font-size="{fs}">',
+            "</g>",
         )
-        return f'<g class="ix">{idx}</g><g class="{cls}">', "</g>"
 
     def _widest_rule(self, spec: ExerciseSpec) -> str:
         t = section(spec.lang, "kind.auditory_script")
@@ -228,8 +255,9 @@ class AuditoryScript(Kind):
     def _sheet_body(self, spec: ExerciseSpec, data: _Data) -> str:
         head, tail = self._grid_fixed(len(data.items), self._item_class(spec))
         out = [_rule(data.rule), head]
+        n = len(data.items)
         for i, item in enumerate(data.items):
-            x, y = self._xy(i)
+            x, y = self._xy(i, n)
             out.append(_item(x, y, i + 1, item))
         out.append(tail)
         return "".join(out)
@@ -238,7 +266,7 @@ class AuditoryScript(Kind):
         """Count line, then the positions ten to a line, below the script."""
         react_key = "react_skip" if self.variant_of(spec) == "skip" else "react_target"
         head = text(spec.lang, f"kind.auditory_script.{react_key}", n=len(react))
-        y = _Y0 + (-(-n // _PER_LINE)) * _DY + 2.0
+        y = _SCRIPT_BOTTOM + 2.0
         out = [
             f'<text x="15" y="{num(y)}" class="i" data-role="total" '
             f'data-count="{len(react)}">{head}</text>'
@@ -252,15 +280,17 @@ class AuditoryScript(Kind):
 
     def _key_bound(self, spec: ExerciseSpec) -> int:
         n, k = self.size_of(spec)
-        rings = k * widest(_ring, 888.8, 888.8, 99)
+        rings = k * widest(_ring, 888.8, 888.8, 99, round(_layout(n)[3] * 0.7, 1))
         summary = blen(self._summary(spec, n, (98,) * k))
         return self._sheet_bound(spec) + len('<g class="ar"></g>') + rings + summary
 
     def _key_body(self, spec: ExerciseSpec, data: _Data) -> str:
         out = [self._sheet_body(spec, data), '<g class="ar">']
+        n = len(data.items)
+        fs = _layout(n)[3]
         for i in data.react:
-            x, y = self._xy(i)
-            out.append(_ring(x, y - 2.0, i + 1))
+            x, y = self._xy(i, n)
+            out.append(_ring(x, y - fs * 0.33, i + 1, round(fs * 0.7, 1)))
         out.append("</g>")
         out.append(self._summary(spec, len(data.items), data.react))
         return "".join(out)

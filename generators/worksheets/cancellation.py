@@ -25,8 +25,8 @@ from .base import ExerciseSpec
 from .page import LEFT, RIGHT, Kind, ramp
 from .svg import blen, esc, num, shape_defs, use, widest
 
-_TOP = 77.0  # first row's centre
-_BOTTOM = 281.0
+_TOP = 87.0  # first row's centre: well below the framed targets, never read as a row
+_BOTTOM = 272.0  # last row's centre: the largest items end above the footer
 _X0, _X1 = 28.0, 174.0  # first and last item centre
 _BOX_X = 181.0
 
@@ -40,12 +40,18 @@ class _Params:
     n_targets: int  # distinct target items
     lure: float  # share of distractors that look like a target
     shapes: bool  # items are <use> shapes (ids "0".."7") rather than text
+    print_cap: float = 9.0  # largest item size (mm): larger print for younger children
 
 
 @dataclass(frozen=True, slots=True)
 class _Data:
     targets: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
+
+
+def print_cap(age: int) -> float:
+    """Largest item size (mm) for an age: young eyes and hands get larger print."""
+    return 13.0 if age <= 6 else 11.0 if age <= 9 else 9.0
 
 
 def _item_text(x: float, y: float, label: str) -> str:
@@ -74,7 +80,7 @@ class _CancelKind(Kind):
     css: ClassVar[str] = (
         ".gi{text-anchor:middle}.gs{fill:none;stroke:#222;stroke-width:.35}"
         ".rn{font-size:2.8px;fill:#888;text-anchor:end}.bx{fill:none;stroke:#888;stroke-width:.3}"
-        ".cs{font-size:7px;font-weight:700}.kg{opacity:.45}"
+        ".cs{font-size:7px;font-weight:700}.kg{opacity:.45}.tf{fill:none;stroke:#888;stroke-width:.4}"
         ".hit{fill:none;stroke:#d62728;stroke-width:.5}.kc{font-size:3.6px;fill:#d62728;"
         "text-anchor:middle;font-weight:700}"
     )
@@ -115,10 +121,14 @@ class _CancelKind(Kind):
     @staticmethod
     def _geometry(p: _Params) -> tuple[float, float, float]:
         """(column pitch, row pitch, item size) in mm; text is set a little smaller than
-        shapes because wide letters (W, M) need room between neighbours."""
+        shapes because wide letters (W, M) need room between neighbours.
+
+        The rows always spread over the whole grid area, so a short sheet for a
+        young child is larger print rather than a page two-thirds empty.
+        """
         dx = (_X1 - _X0) / (p.cols - 1)
-        dy = min(12.0, (_BOTTOM - _TOP) / max(p.rows - 1, 1))
-        return dx, dy, round(min(dx * (0.78 if p.shapes else 0.66), dy * 0.72, 9.0), 1)
+        dy = (_BOTTOM - _TOP) / max(p.rows - 1, 1)
+        return dx, dy, round(min(dx * (0.78 if p.shapes else 0.66), dy * 0.72, p.print_cap), 1)
 
     def _fixed(self, spec: ExerciseSpec, p: _Params, key: bool) -> tuple[str, str, list[str]]:
         """Head (defs, sample label, group open), tail, and per-row open tags.
@@ -127,8 +137,10 @@ class _CancelKind(Kind):
         """
         _, dy, size = self._geometry(p)
         label = plural(section(spec.lang, "cancel"), "targets", p.n_targets)
+        frame_w = 24 + 12 * (p.n_targets - 1) + 10
         head = [
             shape_defs(round(size * 0.45, 2)) if p.shapes else "",
+            f'<rect x="{LEFT - 2}" y="61.5" width="{frame_w}" height="12.5" rx="1.5" class="tf"/>',
             f'<text x="{LEFT}" y="69" class="i">{label}</text>',
             "<g>" if not p.shapes else '<g class="gs">',
         ]
@@ -268,7 +280,9 @@ class Cancellation(_CancelKind):
         per_row = max(2, round(cols * 0.2))
         n_targets = 1 if lv <= 3 else 2 if lv <= 7 else 3
         lure = 0.1 + 0.05 * (lv - 1)
-        return _Params(rows, cols, per_row, max(1, per_row // 3), n_targets, lure, shapes)
+        return _Params(
+            rows, cols, per_row, max(1, per_row // 3), n_targets, lure, shapes, print_cap(age)
+        )
 
     def _pools(
         self, spec: ExerciseSpec, rng: random.Random
@@ -342,7 +356,16 @@ class HanziCancellation(_CancelKind):
         rows = ramp(lv, age, 5, 14)
         per_row = max(2, round(cols * 0.2))
         lure = 0.25 + 0.06 * (lv - 1)
-        return _Params(rows, cols, per_row, max(1, per_row // 3), 1 if lv <= 7 else 2, lure, False)
+        return _Params(
+            rows,
+            cols,
+            per_row,
+            max(1, per_row // 3),
+            1 if lv <= 7 else 2,
+            lure,
+            False,
+            print_cap(age),
+        )
 
     def _pools(
         self, spec: ExerciseSpec, rng: random.Random

@@ -40,6 +40,7 @@ def _spaced(seq: str) -> str:
 class DigitSpan(Kind):
     name = "digit_span"
     dimension = "working_memory"
+    teacher_only = True
     variants = ("forward", "backward")
     variant_min_age: ClassVar[dict[str, int]] = {"backward": 5}
     css: ClassVar[str] = (

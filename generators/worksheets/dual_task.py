@@ -29,6 +29,8 @@ from .svg import blen, num, shape_defs, use, widest
 
 _X0, _X1 = 30.0, 180.0
 _Y0, _Y1 = 82.0, 262.0
+_ROAD_Y0 = 92.0  # the road's first lane: its wiggle and width stay below the sample
+_SAMPLE_X = 180.0  # left edge of the sample box (top right)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +67,12 @@ class DualTask(Kind):
     # -- parameters ----------------------------------------------------------
 
     def road_size(self, spec: ExerciseSpec) -> tuple[int, int]:
-        """(lanes, shapes per lane) of the trace road."""
-        return ramp(spec.level, spec.age, 3, 6), ramp(spec.level, spec.age, 6, 12)
+        """(lanes, shapes per lane) of the trace road.
+
+        At least four lanes, so the road covers the page (three left two bands
+        of 75 mm empty); the youngest get fewer shapes per lane instead.
+        """
+        return ramp(spec.level, spec.age, 4, 6), ramp(spec.level, spec.age, 5, 12)
 
     def grid_size(self, spec: ExerciseSpec) -> tuple[int, int]:
         """(rows, cols) of the clap variant's grid."""
@@ -106,7 +112,7 @@ class DualTask(Kind):
             claps = tuple(5 + 6 * s + rng.randrange(3) for s in slots)
             return _Data(target, items, (), claps)
         lanes, per = self.road_size(spec)
-        gap = (_Y1 - _Y0) / (lanes - 1)
+        gap = (_Y1 - _ROAD_Y0) / (lanes - 1)
         wiggle = min(gap * 0.2, 2.0 + 0.7 * spec.level)
         road = []
         for lane in range(lanes):
@@ -114,12 +120,12 @@ class DualTask(Kind):
             if lane % 2:
                 xs.reverse()
             for x in xs:
-                road.append((x, _Y0 + lane * gap + rng.uniform(-wiggle, wiggle)))
+                road.append((x, _ROAD_Y0 + lane * gap + rng.uniform(-wiggle, wiggle)))
         on_road = [(x, y, s, 1) for (x, y), s in zip(road, shapes, strict=True)]
         for _ in range(extra):  # decoys between lanes: same shape, not on the road
             lane = rng.randrange(lanes - 1)
             x = rng.uniform(_X0 + 8, _X1 - 8)
-            on_road.append((x, _Y0 + (lane + 0.5) * gap, target, 0))
+            on_road.append((x, _ROAD_Y0 + (lane + 0.5) * gap, target, 0))
         return _Data(target, tuple(on_road), tuple(road), ())
 
     # -- drawing -------------------------------------------------------------
@@ -137,16 +143,18 @@ class DualTask(Kind):
 
     def _fixed(self, spec: ExerciseSpec) -> tuple[str, str]:
         lab = self._labels(spec)
+        # The sample sits top right, apart from the road's start (top left) and
+        # above the road's first lane, so it never covers 起点 or the road.
         head = (
             shape_defs(2.6)
-            + f'<text x="15" y="70" class="i">{lab["sample"]}</text>'
-            + '<rect x="33" y="63" width="10" height="10" rx="1.5" class="sm"/>'
+            + f'<text x="{_SAMPLE_X - 3}" y="70" class="i e">{lab["sample"]}</text>'
+            + f'<rect x="{_SAMPLE_X}" y="63" width="10" height="10" rx="1.5" class="sm"/>'
         )
         tail = f'<text x="15" y="280" class="i">{lab["answer"]}</text>'
         return head, tail
 
     def _sample(self, target: int) -> str:
-        return f'<g class="ds" data-role="target-sample">{use(target, 38.0, 68.0)}</g>'
+        return f'<g class="ds" data-role="target-sample">{use(target, _SAMPLE_X + 5, 68.0)}</g>'
 
     def _flags(self, spec: ExerciseSpec, road: tuple[tuple[float, float], ...]) -> str:
         lab = self._labels(spec)

@@ -30,7 +30,7 @@ from generators.norms import YOUNG_MAX_AGE
 from generators.texts import by_lang, catalogue, section, text
 
 from .base import MAX_LEVEL, Doc, ExerciseSpec, pad_to
-from .svg import FONTS, blen, esc, wrap
+from .svg import FONTS, PRINT_CSS, blen, esc, wrap
 
 SHEET = "sheet"
 KEY = "key"
@@ -44,9 +44,11 @@ SLACK = 8
 
 # Page geometry (mm). The body of every sheet is drawn inside BODY.
 LEFT, RIGHT = 15.0, 195.0
-BODY_TOP, BODY_BOTTOM = 62.0, 284.0
+BODY_TOP, BODY_BOTTOM = 62.0, 280.0
+FOOTER_Y = 285.5
+"""Footer baseline: its descenders end above 287 mm, 10 mm from the paper's edge."""
 
-_CSS = (
+_CSS = PRINT_CSS + (
     ".h{font-size:7.5px;font-weight:700}.m{font-size:3.4px;fill:#555}"
     ".i{font-size:4.2px}.tb{fill:none;stroke:#c0392b;stroke-width:.5}"
     ".tt{font-size:4.2px;fill:#c0392b;font-weight:700;text-anchor:middle}"
@@ -108,6 +110,8 @@ class Kind:
     """Languages a variant is drawn in (汉字 variants only in Chinese plans); others: all."""
     latin_variants: ClassVar[frozenset[str]] = frozenset()
     """Variants that print Latin letters: on Chinese sheets only from ``LATIN_ON_ZH_FROM``."""
+    teacher_only: ClassVar[bool] = False
+    """The sheet is read by the teacher (a script, cards): no name, time limit or time taken."""
 
     def __init__(self) -> None:
         assert self.dimension in DIMENSIONS, self.dimension
@@ -169,6 +173,15 @@ class Kind:
     def time_box(self, spec: ExerciseSpec) -> str:
         """The time limit printed top right: the lesson's minutes unless a kind has a norm."""
         return text(spec.lang, "page.time", m=self.minutes(spec))
+
+    def needs_colour(self, spec: ExerciseSpec) -> bool:
+        """True when the sheet cannot be done from a black-and-white print.
+
+        Every kind keeps its distinctions in shape or fill as well as hue, so
+        only a task that is about colour itself (the colour-word Stroop) says
+        yes; the lesson plan tells the teacher to print those in colour.
+        """
+        return False
 
     def record(self, spec: ExerciseSpec) -> str:
         """Extra field printed right of the name line, e.g. time taken."""
@@ -264,7 +277,18 @@ class Kind:
             f"<style>svg{{font-family:{FONTS[lang]};fill:#222}}{_CSS}{self.css}</style>",
             '<rect width="210" height="297" fill="#fff"/>',
         ]
-        if part == SHEET:
+        if part == SHEET and self.teacher_only:
+            # The teacher reads from this page: no name line, no child's time
+            # limit, no "time taken"; the box says whose page it is.
+            head.append(f'<text x="15" y="19" class="h">{esc(title)}</text>')
+            head.append('<rect x="150" y="11" width="45" height="11" rx="2" class="tb"/>')
+            tag = esc(t["teacher_page"])
+            head.append(f'<text x="172.5" y="18.2" class="tt" data-role="teacher">{tag}</text>')
+            head.append(f'<text x="15" y="26.5" class="m">{esc(meta)}</text>')
+            lines = wrap(self.instructions(spec), _EM_PER_LINE)
+            top, room = 34.0, 4
+            foot = t["foot"]
+        elif part == SHEET:
             head.append(f'<text x="15" y="19" class="h">{esc(title)}</text>')
             head.append('<rect x="150" y="11" width="45" height="11" rx="2" class="tb"/>')
             head.append(f'<text x="172.5" y="18.2" class="tt">{esc(self.time_box(spec))}</text>')
@@ -287,7 +311,7 @@ class Kind:
         for i, line in enumerate(lines):
             head.append(f'<text x="15" y="{top + 6 * i:.1f}" class="i">{esc(line)}</text>')
         head.append('<line x1="15" y1="58.5" x2="195" y2="58.5" class="sep"/>')
-        tail = f'<text x="105" y="291" class="f">{esc(foot)}</text></svg>'
+        tail = f'<text x="105" y="{FOOTER_Y}" class="f">{esc(foot)}</text></svg>'
         return "".join(head), tail
 
 

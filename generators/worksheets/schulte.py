@@ -2,10 +2,12 @@
 
 Both are an n x n grid holding a shuffled sequence that the child finds in
 order. Strategy: the shuffle is the only random choice (``_data``); every cell
-is one ``<text>`` with coordinates from ``num`` and a label from a fixed table,
-so the body bound is the grid frame (exactly measured) plus n*n times the
-widest cell. The key repeats the grid small, joins the cells in order with a
-polyline and lists "label -> (row, column)" for every step.
+is one ``<text>`` with coordinates from ``num`` and a label from a fixed table
+(a red-black red cell adds one filled ``<rect>``: white on red survives a
+black-and-white printer, red against black does not), so the body bound is the
+grid frame (exactly measured) plus n*n times the widest cell. The key repeats
+the grid small, prints each cell's step number in its corner and lists
+"label -> (row, column)" for every step.
 
 Grid size grows with level (3x3 to 7x7) and starts a little larger for older
 children (see ``page.ramp``). The letters variant stops at 5x5 (26 letters).
@@ -64,6 +66,17 @@ def _cell(x: float, y: float, r: int, c: int, cls: str, label: str) -> str:
     return f'<text x="{num(x)}" y="{num(y)}" data-cell="{r},{c}"{cls}>{label}</text>'
 
 
+def _cell_bg(x: float, y: float, side: float) -> str:
+    """The red cell behind a red number: white on red, so it stays dark on a grey printer."""
+    return f'<rect x="{num(x)}" y="{num(y)}" width="{side}" height="{side}" class="rc"/>'
+
+
+def _order_tag(x: float, y: float, step: int, on_red: bool) -> str:
+    """A cell's place in the visiting order, small in its top-left corner (keys only)."""
+    cls = ' class="ow"' if on_red else ""
+    return f'<text x="{num(x)}" y="{num(y)}" data-order="{step}"{cls}>{step}</text>'
+
+
 def _entry(x: float, y: float, step: int, r: int, c: int, text: str) -> str:
     return f'<text x="{num(x)}" y="{num(y)}" data-step="{step}" data-cell="{r},{c}">{text}</text>'
 
@@ -82,8 +95,8 @@ class _TableKind(Kind):
 
     css: ClassVar[str] = (
         ".g{fill:none;stroke:#333;stroke-width:.5}.g2{fill:none;stroke:#999;stroke-width:.3}"
-        ".r{fill:#d62728}.b{fill:#222}.kp{fill:none;stroke:#1f5fbf;stroke-width:.8;"
-        "stroke-opacity:.35}.kt{font-size:3.2px}.sg{text-anchor:middle}"
+        ".r{fill:#fff}.rc{fill:#c62828}.b{fill:#222}.ko{font-size:3px;fill:#1f5fbf;font-weight:700}"
+        ".ko .ow{fill:#fff}.kt{font-size:3.2px}.sg{text-anchor:middle}"
     )
 
     def _grid(self, spec: ExerciseSpec) -> _Grid:
@@ -111,6 +124,25 @@ class _TableKind(Kind):
         col = grid.colours[label]
         return f' class="{col}"' if col else ""
 
+    @staticmethod
+    def _bg(grid: _Grid, label: int, x0: float, y0: float, cell: float) -> str:
+        """A red label's cell fill (inset a little inside the grid lines), else nothing.
+
+        Red against black is lost on a black-and-white printer; white on a
+        filled cell against black on white is not.
+        """
+        if grid.colours[label] != "r":
+            return ""
+        inset = round(cell * 0.04, 1)
+        return _cell_bg(x0 + inset, y0 + inset, round(cell - 2 * inset, 1))
+
+    @staticmethod
+    def _bg_bound(grid: _Grid, cell: float) -> int:
+        """Bytes a cell's fill can add: the widest rect when the table has red cells."""
+        if "r" not in grid.colours:
+            return 0
+        return widest(_cell_bg, 888.8, 888.8, round(cell - 2 * round(cell * 0.04, 1), 1))
+
     # -- sheet ---------------------------------------------------------------
 
     def _sheet_fixed(self, spec: ExerciseSpec, grid: _Grid) -> tuple[str, str]:
@@ -131,6 +163,7 @@ class _TableKind(Kind):
         head, tail = self._sheet_fixed(spec, grid)
         wide = max(grid.labels, key=blen)
         item = widest(_cell, 888.8, 888.8, 9, 9, self._cls(grid, 0), wide)
+        item += self._bg_bound(grid, _SIDE / grid.n)
         return blen(head + tail) + grid.n * grid.n * item
 
     def _sheet_body(self, spec: ExerciseSpec, data: _Data) -> str:
@@ -144,6 +177,7 @@ class _TableKind(Kind):
             r, c = divmod(i, n)
             x = _X0 + (c + 0.5) * cell
             y = _Y0 + (r + 0.5) * cell + fs * 0.36
+            out.append(self._bg(grid, label, _X0 + c * cell, _Y0 + r * cell, cell))
             out.append(_cell(x, y, r, c, self._cls(grid, label), grid.labels[label]))
         out.append(tail)
         return "".join(out)
@@ -152,9 +186,8 @@ class _TableKind(Kind):
 
     def _key_fixed(self, grid: _Grid) -> tuple[str, str, str]:
         fs = self._font(grid, _KSIDE / grid.n)
-        head = _grid_lines(grid.n, _KX0, _KY0, _KSIDE, "g2") + '<polyline class="kp" points="'
-        mid = f'"/><g class="sg" font-size="{fs}">'
-        return head, mid, '</g><g class="kt">'
+        head = _grid_lines(grid.n, _KX0, _KY0, _KSIDE, "g2") + f'<g class="sg" font-size="{fs}">'
+        return head, '</g><g class="ko">', '</g><g class="kt">'
 
     def _key_bound(self, spec: ExerciseSpec) -> int:
         grid = self._grid(spec)
@@ -162,29 +195,37 @@ class _TableKind(Kind):
         nn = grid.n * grid.n
         wide = max(grid.labels, key=blen)
         item = widest(_cell, 888.8, 888.8, 9, 9, self._cls(grid, 0), wide)
+        item += self._bg_bound(grid, _KSIDE / grid.n)
+        order = widest(_order_tag, 888.8, 888.8, nn, "r" in grid.colours)
         entry = widest(_entry, 888.8, 888.8, 99, 9, 9, self._widest_entry(grid, spec.lang))
-        points = nn * len("888.8,888.8 ")
-        return fixed + nn * item + points + nn * entry
+        return fixed + nn * (item + order + entry)
 
     def _key_body(self, spec: ExerciseSpec, data: _Data) -> str:
+        """The table small, each cell's step in its corner, then the step list.
+
+        A line joining dozens of cells in order hides the numbers it is meant
+        to explain; a small step number in each cell's corner reads at once.
+        """
         grid = data.grid
         n = grid.n
         cell = _KSIDE / n
         fs = self._font(grid, cell)
-        head, mid, table = self._key_fixed(grid)
+        head, orders, table = self._key_fixed(grid)
         where = [0] * len(data.cells)  # label index -> cell index
         for i, label in enumerate(data.cells):
             where[label] = i
-        pts = []
-        for label in grid.order:
-            r, c = divmod(where[label], n)
-            pts.append(f"{num(_KX0 + (c + 0.5) * cell)},{num(_KY0 + (r + 0.5) * cell)}")
-        out = [head, " ".join(pts), mid]
+        out = [head]
         for i, label in enumerate(data.cells):
             r, c = divmod(i, n)
             x = _KX0 + (c + 0.5) * cell
             y = _KY0 + (r + 0.5) * cell + fs * 0.36
+            out.append(self._bg(grid, label, _KX0 + c * cell, _KY0 + r * cell, cell))
             out.append(_cell(x, y, r, c, self._cls(grid, label), grid.labels[label]))
+        out.append(orders)
+        for step, label in enumerate(grid.order):
+            r, c = divmod(where[label], n)
+            x, y = _KX0 + c * cell + 1.3, _KY0 + r * cell + 3.8
+            out.append(_order_tag(x, y, step + 1, grid.colours[label] == "r"))
         out.append(table)
         per_col = -(-len(grid.order) // 5) if n >= 6 else n
         cols = -(-len(grid.order) // per_col)

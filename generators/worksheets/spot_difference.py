@@ -3,7 +3,9 @@
 Grid B is grid A with exactly ``d`` cells changed. At low levels a change swaps
 the shape for a clearly different one; higher up more changes are subtle: a
 look-alike shape (square/diamond, triangle/down-triangle, circle/hexagon,
-star/cross) or only the colour. Grids grow and ``d`` rises with level and age.
+star/cross) or only the colour, and then always to a colour of a clearly
+different grey, so no difference is lost on a black-and-white printer.
+Grids grow and ``d`` rises with level and age.
 
 Strategy: every cell of both grids is one ``<use>`` of a shape from
 ``svg.shape_defs`` with a fill from a fixed palette, so the bound is exact up
@@ -22,9 +24,13 @@ from generators.texts import section, text
 
 from .base import ExerciseSpec
 from .page import Kind, ramp
-from .svg import BLUE, GREEN, RED, YELLOW, blen, num, shape_defs, widest
+from .svg import blen, num, shape_defs, widest
 
-_PALETTE = (RED, BLUE, GREEN, YELLOW, "#8e44ad")
+_PALETTE = ("#1a3a8c", "#e53935", "#7cb342", "#fdd835")
+"""Navy, red, green, yellow: in this order their greys (Rec. 601 luma) are about
+58, 108, 150, 208, so two colours two or more places apart (``_GREY_APART``)
+still differ by 90+ grey levels on a black-and-white printer."""
+_GREY_APART = 2
 _LOOKALIKE = {0: 6, 6: 0, 1: 3, 3: 1, 2: 7, 7: 2, 4: 5, 5: 4}
 _X0, _W = 20.0, 170.0
 _YA, _YB, _H = 68.0, 176.0, 98.0
@@ -79,7 +85,9 @@ class SpotDifference(Kind):
                 if rng.random() < 0.5:
                     b[i] = (_LOOKALIKE[shape], colour)
                 else:
-                    b[i] = (shape, rng.choice([k for k in range(len(_PALETTE)) if k != colour]))
+                    # A colour change is also a light/dark change: never colour only.
+                    far = [k for k in range(len(_PALETTE)) if abs(k - colour) >= _GREY_APART]
+                    b[i] = (shape, rng.choice(far))
             else:
                 other = [s for s in range(n_shapes) if s != shape and s != _LOOKALIKE[shape]]
                 b[i] = (rng.choice(other), colour)

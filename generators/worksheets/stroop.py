@@ -37,7 +37,7 @@ def _words(lang: str) -> dict[str, str]:
     return {c: t[f"word_{c}"] for c in _COLOURS}
 
 
-_X0, _X1, _Y0, _Y1 = 30.0, 180.0, 76.0, 272.0
+_X0, _X1, _Y0, _Y1 = 30.0, 180.0, 76.0, 266.0  # day-night pictures reach 14 mm below _Y1
 
 # Sun: disc with eight rays; moon: crescent. Both centred on (0, 0), radius ~14.
 _DEFS = (
@@ -79,6 +79,10 @@ class Stroop(Kind):
     def default_variant(self, age: int, lang: str) -> str:
         return "daynight" if age < 7 else "words"
 
+    def needs_colour(self, spec: ExerciseSpec) -> bool:
+        """Naming the ink is the task: colour words need a colour print; suns and moons do not."""
+        return self.variant_of(spec) == "words"
+
     def grid(self, spec: ExerciseSpec) -> tuple[int, int]:
         """(rows, cols): more items with level and age."""
         if self.variant_of(spec) == "daynight":
@@ -119,7 +123,7 @@ class Stroop(Kind):
         dx = (_X1 - _X0) / max(cols - 1, 1)
         dy = (_Y1 - _Y0) / max(rows - 1, 1)
         fs = min(12.0, dy * 0.6) if spec.lang == "zh" else min(9.0, dx * 0.24, dy * 0.6)
-        return dx, min(dy, 50.0), round(fs, 1)
+        return dx, min(dy, 70.0), round(fs, 1)  # few rows spread over the page
 
     def _open(self, spec: ExerciseSpec, key: bool) -> str:
         fs = self._geom(spec)[2]

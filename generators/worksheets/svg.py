@@ -34,6 +34,11 @@ child's name written in 汉字."""
 FONTS = {"zh": FONT, "en": LATIN_FONT}
 """Font stack per plan language."""
 
+PRINT_CSS = "@page{size:A4;margin:0}"
+"""Print rule of every sheet: one A4 page with no browser margin, whatever the
+browser's default paper (Letter in the US locale) and margins; the drawing
+keeps its own 10 mm margin, so nothing is cut by a printer's unprintable edge."""
+
 WIDE = 888.8
 """A coordinate that prints at the maximum width of ``num`` for a page value."""
 
@@ -68,10 +73,18 @@ def widest(draw: Callable[..., str], *args: object) -> int:
 
 
 def _advance(ch: str) -> float:
-    """Approximate advance of one character in em: CJK and full-width are square."""
-    if ord(ch) >= 0x2E80:
+    """Approximate advance of one character in em, erring wide.
+
+    CJK and full-width characters are square; so are arrows, dashes, curly
+    quotes and the other symbols from U+2000 on, because a CJK font that comes
+    first in the stack draws them full-width. Capitals are wider than digits.
+    Erring wide keeps every line inside the 10 mm print margin.
+    """
+    if ord(ch) >= 0x2000:
         return 1.0
-    return 0.28 if ch == " " else 0.56
+    if ch == " ":
+        return 0.28
+    return 0.68 if ch.isupper() else 0.56
 
 
 def text_em(text: str) -> float:

@@ -254,22 +254,27 @@ def test_maze_key_route_is_a_valid_path_from_start_to_exit(spec: ExerciseSpec) -
 
 
 def trail_nodes(root: ET.Element) -> list[tuple[str, str, float, float, float, str | None]]:
-    """(label, colour class, cx, cy, r, data-step) per circle, in document order."""
+    """(label, colour class, cx, cy, r, data-step) per circle or square, in document order.
+
+    The blue set of the colour variant is drawn as squares (so it differs in
+    shape on a grey printer); a square's r is its half-side.
+    """
     out = []
     for g in els(root, "g"):
         kids = list(g)
-        for circle, label in itertools.pairwise(kids):
-            if circle.tag == NS + "circle" and label.tag == NS + "text":
-                out.append(
-                    (
-                        text(label),
-                        circle.get("class", ""),
-                        float(circle.get("cx", "")),
-                        float(circle.get("cy", "")),
-                        float(circle.get("r", "")),
-                        label.get("data-step"),
-                    )
-                )
+        for shape, label in itertools.pairwise(kids):
+            if label.tag != NS + "text":
+                continue
+            if shape.tag == NS + "circle":
+                cx, cy = float(shape.get("cx", "")), float(shape.get("cy", ""))
+                r = float(shape.get("r", ""))
+            elif shape.tag == NS + "rect" and shape.get("data-node") is not None:
+                r = float(shape.get("width", "")) / 2
+                cx = round(float(shape.get("x", "")) + r, 1)
+                cy = round(float(shape.get("y", "")) + r, 1)
+            else:
+                continue
+            out.append((text(label), shape.get("class", ""), cx, cy, r, label.get("data-step")))
     return out
 
 
