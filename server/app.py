@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 
@@ -15,6 +16,7 @@ from .download import setup_download_routes
 from .errors import error_middleware
 from .library_watch import watching
 from .routes import setup_routes
+from .serve import install_loop_exception_handler
 from .state import STATE, build_state
 
 
@@ -24,9 +26,26 @@ def make_app(config: Config, library: Library | None = None) -> web.Application:
     http_noise.install()
     setup_routes(app)
     setup_download_routes(app)
+    app.cleanup_ctx.append(_client_noise)
     app.cleanup_ctx.append(_monitor_loop)
     app.cleanup_ctx.append(_watch_library)
     return app
+
+
+async def _client_noise(app: web.Application) -> AsyncIterator[None]:
+    """The loop's exception handler that tells a client leaving from a fault, while serving.
+
+    Installed with the app (not only by ``server.serve``) so that every way of
+    running it, the test servers included, logs a peer reset during
+    ``loop.sendfile`` at debug rather than as an asyncio ERROR traceback.
+    """
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+    install_loop_exception_handler(loop)
+    try:
+        yield
+    finally:
+        loop.set_exception_handler(previous)
 
 
 async def _watch_library(app: web.Application) -> AsyncIterator[None]:
