@@ -123,9 +123,10 @@ async def plan_file(request: web.Request) -> web.StreamResponse:
         return web.Response(status=decision.status, headers=headers)
     start, end = decision.window.start, decision.window.end
     if request.method == "HEAD":
-        response = web.Response(status=decision.status, headers=headers)
-        response.content_length = end - start
-        return response
+        head = web.StreamResponse(status=decision.status, headers=headers)
+        head.content_length = end - start
+        await head.prepare(request)
+        return head
     source = entry.source
     if isinstance(source, ProducerSource):
         body = source.render()[start:end]  # this entry only, through the render cache
