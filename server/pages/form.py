@@ -107,7 +107,7 @@ def _replace(data: dict[str, object], name: str) -> bool:
                 data.pop(key, None)
         return True
     if name.startswith("scores.") and name in data:
-        del data[name]
+        data[name] = "50"  # still counts as given: no "too few" because of a typo
         return True
     if name == "scores":
         data["mode"] = "focus"

@@ -235,6 +235,7 @@ async def html_error(request: web.Request, exc: PlanstreamError) -> web.StreamRe
     }.get(exc.status, "error_other")
     request_id = exc.message.rpartition("request id ")[2].rstrip(")") if exc.status == 500 else ""
     text = t[key].format(status=exc.status, request_id=request_id)
-    response = render("error.html", request, lang, {"message": text}, status=exc.status)
+    context = {"message": text, "status": exc.status}
+    response = render("error.html", request, lang, context, status=exc.status)
     response.headers.update(exc.headers)
     return response
