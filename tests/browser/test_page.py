@@ -11,11 +11,12 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from .live import LiveServer
 
@@ -23,13 +24,13 @@ SCORES = {"注意广度": "40", "注意稳定性": "55", "注意选择性": "70"
 SCORES_EN = {"Attention span": "40", "Sustained attention": "55", "Selective attention": "70"}
 
 
-def _context(browser: Browser, **args: object):
+def _context(browser: Browser, **args: Any) -> BrowserContext:
     """A browser context of a teacher in China (Accept-Language zh-CN) unless told otherwise."""
     args.setdefault("locale", "zh-CN")
     return browser.new_context(**args)
 
 
-def _page(browser: Browser, **args: object) -> Page:
+def _page(browser: Browser, **args: Any) -> Page:
     return _context(browser, **args).new_page()
 
 
@@ -194,7 +195,7 @@ def test_english_page_makes_an_english_plan(
     context.close()
 
 
-def _plan_page(browser: Browser, server: LiveServer, **context_args: object) -> Page:
+def _plan_page(browser: Browser, server: LiveServer, **context_args: Any) -> Page:
     page = _page(browser, accept_downloads=True, **context_args)
     page.goto(server.url + "/")
     _fill_zh(page, name="韩梅梅")
@@ -289,4 +290,25 @@ def test_accessibility_scan(browser: Browser, server: LiveServer, lang: str):
     page.context.close()
     page = _plan_page(browser, server)
     assert _serious(page) == []
+    page.context.close()
+
+
+def test_copy_link_and_make_another(browser: Browser, server: LiveServer):
+    """The copy button (JS) puts the download link on the clipboard; "make another" keeps inputs."""
+    page = _plan_page(browser, server)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    link = page.get_by_label("下载链接", exact=True).input_value()
+    assert link.startswith(server.url + "/api/plans/") and link.endswith(".zip")
+    page.get_by_role("button", name="复制下载链接").click()
+    page.wait_for_function("() => document.getElementById('copy').textContent === '已复制'")
+    assert page.evaluate("navigator.clipboard.readText()") == link
+    page.get_by_role("link", name="再做一份方案").click()
+    page.wait_for_url("**/?from=**")
+    assert page.get_by_label("姓名", exact=True).input_value() == "韩梅梅"
+    assert page.get_by_label("注意选择性", exact=True).input_value() == "70"
+    page.context.close()
+    # Without JavaScript there is no button that could not work; the link is shown instead.
+    page = _plan_page(browser, server, java_script_enabled=False)
+    assert page.get_by_role("button", name="复制下载链接").count() == 0
+    assert page.get_by_label("下载链接", exact=True).input_value().endswith(".zip")
     page.context.close()
