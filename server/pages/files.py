@@ -15,6 +15,7 @@ sandboxed. Responses are validated and ranged like a download (``decide``).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import mimetypes
 import time
@@ -28,6 +29,7 @@ from ..decide import decide
 from ..download import open_link
 from ..errors import LinkNotFound
 from ..http_headers import http_date
+from ..serve import reset
 from ..state import STATE
 
 DOC_CSP = (
@@ -142,16 +144,25 @@ async def _send_file(
     start: int,
     end: int,
 ) -> web.StreamResponse:
-    """A window of a library file, in bounded chunks, within an admission slot."""
+    """A window of a library file, in bounded chunks, within an admission slot.
+
+    Each write is bounded by ``--stall-timeout`` like a download's: a client
+    that stops reading has its connection cut and frees the slot.
+    """
     if not isinstance(source, FileSource):
         raise LinkNotFound("no such file in this plan")
     state = request.app[STATE]
     source.check()
+    stall = state.config.stall_timeout
     async with state.admission.slot(state.cost_model.download(0)):
         response = web.StreamResponse(status=status, headers=headers)
         response.content_length = end - start
         await response.prepare(request)
-        for chunk in read_slice(source.slice(start, end - start), 256 * 1024):
-            await response.write(chunk)
-        await response.write_eof()
+        try:
+            for chunk in read_slice(source.slice(start, end - start), 256 * 1024):
+                await asyncio.wait_for(response.write(chunk), stall)
+            await response.write_eof()
+        except TimeoutError:
+            if request.transport is not None:
+                reset(request.transport)  # a truncated body, never a clean end
     return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import zipfile
 from urllib.parse import quote
@@ -135,3 +136,47 @@ async def test_only_that_entry_is_rendered(aiohttp_client, app_factory):
     assert resp.status == 200
     await resp.read()
     assert cache.misses - before == 1
+
+
+async def test_a_stalled_reader_of_a_library_file_is_cut(aiohttp_client, tmp_path):
+    """A client that stops reading a large material frees its slot after the stall timeout."""
+    import os
+
+    from generators.worksheets.base import DIMENSIONS
+    from server.app import make_app
+    from server.config import Config
+
+    from .test_failures import _health, _raw_get, _wait_for
+
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(1024) * (16 * 1024))  # 16 MiB: more than any socket buffers
+    for dim in DIMENSIONS:
+        for level in range(1, 6):
+            shelf = tmp_path / "lib" / dim / str(level)
+            shelf.mkdir(parents=True)
+            os.link(big, shelf / "big.bin")  # one file on disk, forty shelf entries
+    app = make_app(
+        Config(
+            secrets=("test-secret-0123456789",), library=str(tmp_path / "lib"), stall_timeout=1.0
+        )
+    )
+    client = await aiohttp_client(app)
+    base, zf, _ = await _plan(client, dict(PLAN, weeks=1, lessons_per_week=1))
+    material = next(n for n in zf.namelist() if n.endswith("big.bin"))
+    reader, writer, head = await _raw_get(client, _file_url(base, material), rcvbuf=4096)
+    assert head.startswith(b"HTTP/1.1 200")
+    assert (await _health(client))["in_use"] == 1  # the slot is held while it sends
+
+    async def freed() -> bool:
+        return (await _health(client))["in_use"] == 0
+
+    waited = await _wait_for(freed, 6.0)
+    assert waited >= 0.5  # not before the stall timeout had a chance to run
+    got = 0
+    try:
+        while chunk := await asyncio.wait_for(reader.read(1 << 20), 5):
+            got += len(chunk)
+    except (ConnectionError, TimeoutError):
+        pass
+    assert got < 16 * 1024 * 1024  # cut, not completed
+    writer.transport.abort()
