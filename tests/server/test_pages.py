@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import re
 import time
+import zipfile
 from datetime import date
 from html import unescape
 
@@ -204,6 +206,17 @@ async def test_valid_form_redirects_to_the_plan_page(aiohttp_client, app_factory
     for lesson, html_list in zip(plan.lessons, listed, strict=True):
         titles = [unescape(t) for t in re.findall(r"<li>([^<]*)</li>", html_list)]
         assert titles == [REGISTRY[ex.kind].title["zh"] for ex in lesson.exercises]
+    # ... and the same data as the overview inside the ZIP (one row per lesson).
+    body = await (await client.get(f"/api/plans/{token}.zip")).read()
+    overview = zipfile.ZipFile(io.BytesIO(body)).read(archive.layout.names[0]).decode()
+    rows = re.findall(
+        r'<tr><td class="num">(\d+)</td><td class="num">(\d+)</td>(.*?)</tr>', overview
+    )
+    assert len(rows) == len(listed)
+    for (week, number, cells), lesson, html_list in zip(rows, plan.lessons, listed, strict=True):
+        assert (int(week), int(number)) == (lesson.week, lesson.number_in_week)
+        for title in re.findall(r"<li>([^<]*)</li>", html_list):
+            assert title in cells
     # "Make another plan" keeps the inputs.
     again = await (await client.get(f"/?from={token}&lang=zh", headers=HTML)).text()
     assert _attr(_field(again, "name"), "value") == "王小明"
