@@ -111,8 +111,8 @@ def _described_text(page: Page, label: str) -> str:
             "en",
             ("Name", "Age", "Attention span", "Make the plan"),
             (
-                "Please enter the Name.",
-                "The Age must be a whole number from 4 to 14.",
+                "Name is required.",
+                "Age must be a whole number from 4 to 14.",
                 "at least 3 scores",
             ),
         ),

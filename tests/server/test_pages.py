@@ -135,8 +135,8 @@ async def test_bad_input_shows_each_message_beside_its_field(aiohttp_client, app
         ("zh", "请填写姓名。", "年龄须为 4 到 14 之间的整数。", "至少需要 3 项得分"),
         (
             "en",
-            "Please enter the Name.",
-            "The Age must be a whole number from 4 to 14.",
+            "Name is required.",
+            "Age must be a whole number from 4 to 14.",
             "at least 3 scores",
         ),
     ):
@@ -267,7 +267,7 @@ async def test_check_while_typing(aiohttp_client, app_factory):
     client = await aiohttp_client(app_factory())
     resp = await client.post("/plans/check", data=dict(FORM, ui="en", age="30"))
     body = await resp.json()
-    assert body == {"errors": {"age": "The Age must be a whole number from 4 to 14."}}
+    assert body == {"errors": {"age": "Age must be a whole number from 4 to 14."}}
     body = await (await client.post("/plans/check", data=FORM)).json()
     assert body["errors"] == {}
     assert re.fullmatch(r"预计大小 \d+\.\d MB，共 \d+ 个文件", body["estimate"])
