@@ -50,26 +50,12 @@ def find_entry(archive: PlanArchive, path: str) -> int:
         raise LinkNotFound("no such file in this plan")
     names = archive.layout.names
     root = names[0].split("/", 1)[0] if names else ""
-    wanted = f"{root}/{path}"
-    index = _index(archive).get(wanted)
-    if index is None:
-        raise LinkNotFound("no such file in this plan")
-    return index
-
-
-_INDEXES: dict[int, tuple[PlanArchive, dict[str, int]]] = {}
-
-
-def _index(archive: PlanArchive) -> dict[str, int]:
-    """Entry name -> index, kept for the few most recent archives (cheap to rebuild)."""
-    hit = _INDEXES.get(id(archive))
-    if hit is not None and hit[0] is archive:
-        return hit[1]
-    index = {name: i for i, name in enumerate(archive.layout.names)}
-    if len(_INDEXES) >= 16:
-        _INDEXES.clear()
-    _INDEXES[id(archive)] = (archive, index)
-    return index
+    try:
+        # A linear scan (0.26 ms for the last of 7,645 entries of a 52-week plan)
+        # rather than an index per archive: nothing held outside the layout cache.
+        return names.index(f"{root}/{path}")
+    except ValueError:
+        raise LinkNotFound("no such file in this plan") from None
 
 
 def content_type(name: str, source: object) -> str:
