@@ -1,5 +1,8 @@
 """The teacher page's own texts: one TOML catalogue per language, read once per process.
 
+They are loaded with the plan catalogues' loader (``generators.texts.load_catalogue``:
+read-only, every value a string).
+
 The generated documents have their own catalogues (``generators``); these
 are the page's labels, hints and error messages. Placeholders are named
 (``{lo}``), and ``tests/server/test_page_texts.py`` checks that both
@@ -10,12 +13,11 @@ test failure rather than a ``KeyError`` in front of a teacher.
 from __future__ import annotations
 
 import functools
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from types import MappingProxyType
 
 from generators.dimensions import LANGS, dimension_name
+from generators.texts import load_catalogue
 
 TEXTS_DIR = Path(__file__).parent / "texts"
 PAGE_LANGS: tuple[str, ...] = LANGS
@@ -26,8 +28,7 @@ def catalogue(lang: str) -> Mapping[str, str]:
     """The page texts of ``lang`` ("zh" | "en"), read once and kept read-only."""
     if lang not in PAGE_LANGS:
         raise ValueError(f"no page texts for language {lang!r}")
-    with open(TEXTS_DIR / f"{lang}.toml", "rb") as f:
-        return MappingProxyType(tomllib.load(f))
+    return load_catalogue(TEXTS_DIR / f"{lang}.toml")
 
 
 def dimension_label(key: str, lang: str) -> str:

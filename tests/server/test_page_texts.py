@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import re
-import string
 
+from generators.texts import placeholders
 from server.pages.texts import PAGE_LANGS, catalogue, pick_lang
 
 _CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
 
 
-def _placeholders(text: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
-
-
-def test_same_keys_and_placeholders():
+def test_same_keys_andplaceholders():
     zh, en = catalogue("zh"), catalogue("en")
     assert set(zh) == set(en)
     assert len(zh) > 50
     for key in zh:
-        assert _placeholders(zh[key]) == _placeholders(en[key]), key
-        assert all(name and name.isidentifier() for name in _placeholders(zh[key])), key
+        assert placeholders(zh[key]) == placeholders(en[key]), key
+        assert all(name and name.isidentifier() for name in placeholders(zh[key])), key
 
 
 def test_english_has_no_cjk_and_chinese_is_chinese():
