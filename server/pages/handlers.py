@@ -51,7 +51,14 @@ PAGE_HEADERS = {
 }
 
 
+PAGE_LANG = web.RequestKey("planstream_page_lang", str)  # the language a form was sent in
+
+
 def page_lang(request: web.Request) -> str:
+    """The form's own language once it is read (so its error pages match), else negotiated."""
+    chosen = request.get(PAGE_LANG)
+    if isinstance(chosen, str):
+        return chosen
     return pick_lang(request.query.get("lang"), request.headers.get("Accept-Language", ""))
 
 
@@ -120,6 +127,7 @@ async def _submission(request: web.Request) -> tuple[dict[str, str], str]:
     data, _ = await read_body(request)
     ui = data.get("ui")
     lang = ui if ui in ("zh", "en") else page_lang(request)
+    request[PAGE_LANG] = lang
     return form.values_from(data), lang
 
 

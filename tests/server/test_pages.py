@@ -271,3 +271,20 @@ async def test_check_while_typing(aiohttp_client, app_factory):
     body = await (await client.post("/plans/check", data=FORM)).json()
     assert body["errors"] == {}
     assert re.fullmatch(r"预计大小 \d+\.\d MB，共 \d+ 个文件", body["estimate"])
+
+
+async def test_busy_is_a_page_with_retry_after(aiohttp_client, app_factory, monkeypatch):
+    from server.errors import Busy
+
+    app = app_factory()
+    client = await aiohttp_client(app)
+
+    async def busy(req):
+        raise Busy("no build slot", retry_after=7)
+
+    monkeypatch.setattr(app[STATE], "archive_for_request", busy)
+    resp = await client.post("/plans", data=dict(FORM, ui="en"), headers=HTML)
+    assert resp.status == 503 and resp.content_type == "text/html"
+    assert resp.headers["Retry-After"] == "7"
+    assert "busy" in await resp.text()
+    _check_page_headers(resp.headers)
