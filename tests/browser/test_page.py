@@ -312,3 +312,19 @@ def test_copy_link_and_make_another(browser: Browser, server: LiveServer):
     assert page.get_by_role("button", name="复制下载链接").count() == 0
     assert page.get_by_label("下载链接", exact=True).input_value().endswith(".zip")
     page.context.close()
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_scores_only_in_assessment_mode(browser: Browser, server: LiveServer, javascript: bool):
+    """The eight score inputs show in assessment mode only (CSS, so also without JS)."""
+    page = _page(browser, java_script_enabled=javascript)
+    page.goto(server.url + "/")
+    scores = [page.get_by_label(name, exact=True) for name in SCORES]
+    assert page.locator(".scores input").count() == 8
+    assert all(s.is_visible() for s in scores)
+    assert "至少填写 3 项" in page.locator("#hint-scores").inner_text()
+    page.get_by_label("专注力备课模式", exact=True).check()
+    assert not any(s.is_visible() for s in scores)
+    page.get_by_label("测评结果模式", exact=True).check()
+    assert all(s.is_visible() for s in scores)
+    page.context.close()
