@@ -196,15 +196,18 @@ async def plan_page(request: web.Request) -> web.Response:
 
 
 def _schedule(plan: Plan) -> list[tuple[int, list[tuple[int, str, list[str]]]]]:
-    """Week -> lessons -> exercise titles, in the plan's language (as in its overview)."""
-    lang = plan.request.lang
+    """Week -> lessons -> exercise titles, in the plan's language (as in its overview).
+
+    Titles come from ``title_for``, as the overview's do, so a variant (e.g. a
+    reversed Stroop sheet) is named the same on the page and in the ZIP.
+    """
     weeks = []
     for week, lessons in plan.by_week():
         rows = [
             (
                 lesson.number_in_week,
                 lesson.date.isoformat() if lesson.date else "",
-                [REGISTRY[ex.kind].title[lang] for ex in lesson.exercises],
+                [REGISTRY[ex.kind].title_for(ex.spec) for ex in lesson.exercises],
             )
             for lesson in lessons
         ]

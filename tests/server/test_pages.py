@@ -205,7 +205,7 @@ async def test_valid_form_redirects_to_the_plan_page(aiohttp_client, app_factory
     assert len(listed) == len(plan.lessons) == 12
     for lesson, html_list in zip(plan.lessons, listed, strict=True):
         titles = [unescape(t) for t in re.findall(r"<li>([^<]*)</li>", html_list)]
-        assert titles == [REGISTRY[ex.kind].title["zh"] for ex in lesson.exercises]
+        assert titles == [REGISTRY[ex.kind].title_for(ex.spec) for ex in lesson.exercises]
     # ... and the same data as the overview inside the ZIP (one row per lesson).
     body = await (await client.get(f"/api/plans/{token}.zip")).read()
     overview = zipfile.ZipFile(io.BytesIO(body)).read(archive.layout.names[0]).decode()
