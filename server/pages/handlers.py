@@ -216,16 +216,24 @@ def _schedule(plan: Plan) -> list[tuple[int, list[tuple[int, str, list[str]]]]]:
 
 
 def _previews(archive: PlanArchive, token: str, lang: str) -> list[dict[str, str]]:
-    """The overview and the first lesson's worksheets, as links into the single-file route."""
-    names = archive.layout.names
-    root = names[0].split("/", 1)[0] + "/"
+    """The overview and the first lesson's worksheets, as links into the single-file route.
+
+    Only the first lesson's entries are read (they follow the overview), not
+    every name of the plan.
+    """
+    layout = archive.layout
+    first = layout.name(0)
+    root = first.split("/", 1)[0] + "/"
     t = catalogue(lang)
-    items = [{"path": names[0][len(root) :], "title": t["preview_overview"], "kind": "html"}]
-    if len(names) > 1:
-        folder = names[1].rsplit("/", 1)[0] + "/"
-        for name in names[2:]:
+    items = [{"path": first[len(root) :], "title": t["preview_overview"], "kind": "html"}]
+    if len(layout) > 1:
+        folder = layout.name(1).rsplit("/", 1)[0] + "/"
+        for i in range(2, len(layout)):
+            name = layout.name(i)
+            if not name.startswith(folder):
+                break  # past the first lesson
             rest = name[len(folder) :]
-            if name.startswith(folder) and "/" not in rest and rest.endswith(".svg"):
+            if "/" not in rest and rest.endswith(".svg"):
                 title = t["preview_sheet"].format(title=rest.removesuffix(".svg"))
                 items.append({"path": name[len(root) :], "title": title, "kind": "svg"})
     for item in items:

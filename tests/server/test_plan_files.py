@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from aiohttp.test_utils import TestClient
 
+from generators.request import PlanRequest
 from server.state import STATE
 
 from .conftest import PLAN
@@ -130,8 +131,8 @@ async def test_only_that_entry_is_rendered(aiohttp_client, app_factory):
     base = (await resp.json())["download_url"].removesuffix(".zip")
     cache = app[STATE].render_cache
     before = cache.misses
-    archive = next(iter(app[STATE]._cache.values()))
-    sheet = archive.layout.names[2].split("/", 1)[1]
+    archive = app[STATE].archive_for(PlanRequest.from_mapping(dict(PLAN, name="单页")))
+    sheet = archive.layout.name(2).split("/", 1)[1]
     resp = await client.get(f"{base}/files/{quote(sheet)}")
     assert resp.status == 200
     await resp.read()
