@@ -14,8 +14,9 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install -q -e '.[test,bench]'
 	touch $(STAMP)
 
-# Independent ZIP readers the tests check archives with, and the browser and PDF
-# reader the print tests use (Debian packages).
+# Independent ZIP readers the tests check archives with, the PDF reader the print
+# tests use, and the Chromium (with CJK fonts) the print and browser tests drive
+# (Debian packages).
 tools:
 	@missing=""; \
 	command -v 7zz    >/dev/null || missing="$$missing 7zip"; \

@@ -89,7 +89,9 @@ async def _render(
     if wants_html(request):
         renderer = request.app.get(HTML_ERRORS)
         if renderer is not None:
-            return await renderer(request, exc)
+            response = await renderer(request, exc)
+            response.headers["X-Request-Id"] = request_id
+            return response
         page = (
             "<!doctype html><html><head><meta charset='utf-8'><title>"
             f"{exc.status}</title></head><body><h1>{exc.status}</h1>"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import os
 import random
 import socket
 import sys
 import time
+import zipfile
+from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -226,6 +229,27 @@ async def test_no_file_written_while_serving(aiohttp_client, app_factory):
                 resp = await client.get(meta["download_url"], headers=headers)
                 assert resp.status in (200, 206)
                 await resp.read()
+            # The single-file route: a generated sheet, the overview and a library
+            # file, whole and ranged (issue 11).
+            with zipfile.ZipFile(
+                io.BytesIO(await (await client.get(meta["download_url"])).read())
+            ) as zf:
+                names = [i.filename.split("/", 1)[1] for i in zf.infolist()]
+            base = meta["download_url"].removesuffix(".zip")
+            # The teacher page around it: form, submission, plan page, assets.
+            html = {"Accept": "text/html"}
+            form = {k: str(v) for k, v in plan.items() if k != "scores"}
+            form.update({f"scores.{k}": str(v) for k, v in plan["scores"].items()})
+            page = await client.post("/plans", data=form, headers=html)
+            assert page.status == 200 and "/plans/" in str(page.url)
+            await page.read()
+            for url in ("/", "/?lang=en", "/static/page.css", "/static/page.js"):
+                assert (await client.get(url, headers=html)).status == 200
+            for name in (names[0], names[2], names[-1]):
+                for headers in ({}, {"Range": "bytes=10-500"}):
+                    resp = await client.get(f"{base}/files/{quote(name)}", headers=headers)
+                    assert resp.status in (200, 206), name
+                    await resp.read()
         seen = list(_recording)
     finally:
         _recording = None
