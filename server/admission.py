@@ -79,10 +79,11 @@ class CostModel:
     objects: int = OBJECTS
     kernel_fast: int = 2 * FAST_SNDBUF
     transport_fast: int = 2 * FAST_CHUNK
+    object_stream: int = 0  # an S3 library: one chunk + HTTP client buffer + socket (objects)
 
     @property
     def base(self) -> int:
-        return self.kernel + self.transport + self.objects
+        return self.kernel + self.transport + self.objects + self.object_stream
 
     def download(self, largest_document: int) -> int:
         """Cost of a download of a plan whose largest generated document has this size."""
