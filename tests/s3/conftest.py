@@ -117,8 +117,9 @@ def fill(
     folder: Path | None = None,
     size: int = 96 * 1024,
     big: int = PART + 64 * 1024,
+    per_level: int = 1,
 ) -> dict[str, str]:
-    """Two materials per shelf of every dimension, uploaded in rotating kinds.
+    """``per_level`` materials per shelf of every dimension, uploaded in rotating kinds.
 
     The first eight objects rotate through all four kinds (multipart ones get
     ``big`` bytes: two parts); the rest alternate plain / crc32 of ``size``
@@ -130,7 +131,7 @@ def fill(
     out: dict[str, str] = {}
     for dim in DIMENSIONS:
         for level in range(1, 6):
-            for n in range(2):
+            for n in range(per_level):
                 i = next(counter)
                 kind = KINDS[i % 4] if i < 8 else KINDS[i % 2]
                 rel = f"{dim}/{level}/材料 {n + 1} {dim}.bin"
