@@ -294,3 +294,45 @@ def test_admission_counts_the_object_stream(moto: MotoS3, shared_bucket) -> None
     assert s3_state.cost_model.base == folder_state.cost_model.base + STREAM_COST
     assert s3_state.objects.pool == s3_state.slot_plan.slots
     assert re.fullmatch(r"s3://.+/lib/", s3_state.library.root)
+
+
+async def test_a_failure_mid_object_cuts_the_download_without_retrying(
+    aiohttp_client, shared_app, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The store drops the connection after an object's first chunk: truncation, not a retry."""
+    client = await aiohttp_client(shared_app())
+    reader = client.server.app[STATE].objects
+    real = reader.client.get_object
+    broken: list[str] = []
+
+    class Breaks:
+        def __init__(self, body: object, key: str) -> None:
+            self.body, self.key, self.reads = body, key, 0
+
+        async def read(self, n: int) -> bytes:
+            self.reads += 1
+            if self.reads == 2:
+                broken.append(self.key)
+                raise aiohttp.ClientPayloadError("connection reset by the store (test)")
+            return await self.body.read(n)  # type: ignore[attr-defined]
+
+        def close(self) -> None:
+            self.body.close()  # type: ignore[attr-defined]
+
+    async def flaky(**kw: object) -> dict:
+        resp = await real(**kw)
+        if not broken and int(resp["ContentLength"]) > 64 * 1024:
+            resp["Body"] = Breaks(resp["Body"], str(kw["Key"]))
+        return resp
+
+    reader.client.get_object = flaky
+    retries = reader.retries
+    resp = await client.post("/api/plans", json=PLAN)
+    meta = await resp.json()
+    caplog.set_level(logging.WARNING)
+    got = await client.get(meta["download_url"])
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await got.read()
+    assert broken and reader.retries == retries
+    cut = [r.getMessage() for r in caplog.records if "cutting the download" in r.getMessage()]
+    assert cut and broken[0] in cut[0] and "read failed" in cut[0]
