@@ -9,8 +9,9 @@ Strategy:
   before the next is read: aiohttp's client stops reading its socket once its
   buffer passes its high-water mark, so a slow client slows the GET instead
   of filling memory. Per download that is one chunk, the HTTP client's buffer
-  (2 x 64 KiB) and the S3 socket's receive buffer (capped with SO_RCVBUF):
-  ``STREAM_COST``, which admission adds to every download of an S3 library.
+  (2 x 64 KiB and one socket read) and the S3 socket's receive buffer (capped
+  with SO_RCVBUF): ``STREAM_COST``, which admission adds to every download of
+  an S3 library.
 - Segments keep one GET from being held open for hours by a slow client.
 - A transient failure (connection error, timeout, 5xx, throttling) before the
   first byte of the slice is retried with exponential backoff. After the first
@@ -45,8 +46,14 @@ log = logging.getLogger("planstream.objects")
 KiB, MiB = 1 << 10, 1 << 20
 SEGMENT = 8 * MiB  # bytes per ranged GET
 RCVBUF = 64 * KiB  # SO_RCVBUF of an object-store socket (Linux doubles it)
-CLIENT_BUFFER = 2 * 64 * KiB  # aiohttp's read buffer pauses the socket past twice 64 KiB
-STREAM_COST = 64 * KiB + CLIENT_BUFFER + 2 * RCVBUF  # one chunk + client buffer + kernel
+CHUNK = 64 * KiB  # the largest chunk read and held while it is written
+# aiohttp's client pauses its socket once its buffer passes 2 x 64 KiB; one
+# more recv (at most the kernel's 2 x RCVBUF) may land before it does.
+CLIENT_BUFFER = 2 * 64 * KiB + 2 * RCVBUF
+CLIENT_OBJECTS = 128 * KiB  # botocore request/response and aiohttp connection objects
+STREAM_COST = CHUNK + CLIENT_BUFFER + 2 * RCVBUF + CLIENT_OBJECTS
+"""What an S3 download adds to the admission cost (576 KiB); bench/s3.py measured
+~685 KiB RSS per slow download with 100 at once, base cost included (README)."""
 RETRIES = 3  # attempts after the first, before the first byte only
 BACKOFF = 0.2  # seconds before the first retry; doubled each time
 _CHANGED = {"PreconditionFailed", "412", "NoSuchKey", "404"}
