@@ -25,6 +25,7 @@ tools:
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v pdfinfo  >/dev/null || missing="$$missing poppler-utils"; \
 	fc-list 2>/dev/null | grep -q "Noto Sans CJK" || missing="$$missing fonts-noto-cjk"; \
+	command -v nginx  >/dev/null || missing="$$missing nginx"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
