@@ -80,6 +80,7 @@ class CostModel:
     kernel_fast: int = 2 * FAST_SNDBUF
     transport_fast: int = 2 * FAST_CHUNK
     object_stream: int = 0  # an S3 library: one chunk + HTTP client buffer + socket (objects)
+    fds: float = FDS_PER_DOWNLOAD  # descriptors per download (+1 for an S3 library's socket)
 
     @property
     def base(self) -> int:
@@ -149,7 +150,7 @@ def plan_budget(
         )
     connections = max(2, nofile - FD_RESERVE - FD_POOL)
     by_memory = downloads // cost
-    by_fds = max(1, int(connections / FDS_PER_DOWNLOAD))
+    by_fds = max(1, int(connections / model.fds))
     slots = min(by_memory, by_fds)
     if cap is not None:
         slots = max(1, min(slots, cap))

@@ -34,6 +34,7 @@ from generators.render_cache import RenderCache
 from generators.request import PlanRequest
 
 from .admission import (
+    FDS_PER_DOWNLOAD,
     Admission,
     BudgetPlan,
     BytePool,
@@ -172,7 +173,8 @@ def build_state(config: Config, library: Library | None = None) -> State:
     if library is None and config.library:
         library = open_library(config.library, config.s3_endpoint)
     s3 = isinstance(library, S3Library)
-    model = CostModel(object_stream=STREAM_COST) if s3 else CostModel()
+    # An S3 download also holds the object's buffers and one pooled connection.
+    model = CostModel(object_stream=STREAM_COST, fds=FDS_PER_DOWNLOAD + 1) if s3 else CostModel()
     nofile = raise_nofile_limit()
     reserve = config.reserve
     if reserve is None:

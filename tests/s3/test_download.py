@@ -293,6 +293,11 @@ def test_admission_counts_the_object_stream(moto: MotoS3, shared_bucket) -> None
 
     assert s3_state.cost_model.base == folder_state.cost_model.base + STREAM_COST
     assert s3_state.objects.pool == s3_state.slot_plan.slots
+    # Each S3 download holds a pooled store connection too: fewer slots per descriptor.
+    nofile = s3_state.slot_plan.nofile
+    assert s3_state.slot_plan.by_fds == int(s3_state.slot_plan.connections / 2.2)
+    assert folder_state.slot_plan.by_fds == int(folder_state.slot_plan.connections / 1.2)
+    assert nofile == folder_state.slot_plan.nofile
     assert re.fullmatch(r"s3://.+/lib/", s3_state.library.root)
 
 
