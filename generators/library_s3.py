@@ -273,8 +273,8 @@ async def index_objects(
         rel = obj.key[len(loc.prefix) :]
         shelf = _shelf_of(rel)
         if shelf is None:
-            if not rel.split("/")[-1].startswith("."):
-                summary.skipped.append(obj.key)
+            if not rel.split("/")[-1].startswith(".") and not rel.endswith("/"):
+                summary.skipped.append(obj.key)  # hidden files and folder markers silently
             continue
         wanted.append((shelf, obj))
     if summary.skipped:

@@ -50,10 +50,13 @@ CHUNK = 64 * KiB  # the largest chunk read and held while it is written
 # aiohttp's client pauses its socket once its buffer passes 2 x 64 KiB; one
 # more recv (at most the kernel's 2 x RCVBUF) may land before it does.
 CLIENT_BUFFER = 2 * 64 * KiB + 2 * RCVBUF
-CLIENT_OBJECTS = 128 * KiB  # botocore request/response and aiohttp connection objects
+# botocore request/response and aiohttp connection objects, and the allocator's
+# slack around buffers freed and made again: what the measurements below add.
+CLIENT_OBJECTS = 256 * KiB
 STREAM_COST = CHUNK + CLIENT_BUFFER + 2 * RCVBUF + CLIENT_OBJECTS
-"""What an S3 download adds to the admission cost (576 KiB); bench/s3.py measured
-~685 KiB RSS per slow download with 100 at once, base cost included (README)."""
+"""What an S3 download adds to the admission cost (704 KiB; 816 KiB with the base).
+Measured RSS per slow download, base included: ~580 KiB with 16 at once
+(tests/s3/test_memory.py), ~685 KiB with 100 at once (bench/s3.py)."""
 RETRIES = 3  # attempts after the first, before the first byte only
 BACKOFF = 0.2  # seconds before the first retry; doubled each time
 _CHANGED = {"PreconditionFailed", "412", "NoSuchKey", "404"}
