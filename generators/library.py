@@ -236,6 +236,9 @@ def _walk(root: str) -> Iterator[tuple[str, int, os.DirEntry[str]]]:
 
 
 if __name__ == "__main__":  # ``python -m generators.library index s3://bucket/prefix``
-    from generators.library_s3 import main
+    # The admin command lives in library_s3 (which imports this module); run it
+    # as the script instead of importing it, so this module depends on nothing
+    # of it when imported.
+    import runpy
 
-    raise SystemExit(main())
+    runpy.run_module("generators.library_s3", run_name="__main__", alter_sys=True)

@@ -633,3 +633,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(summary.line())
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
