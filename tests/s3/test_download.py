@@ -341,3 +341,41 @@ async def test_a_failure_mid_object_cuts_the_download_without_retrying(
     assert broken and reader.retries == retries
     cut = [r.getMessage() for r in caplog.records if "cutting the download" in r.getMessage()]
     assert cut and broken[0] in cut[0] and "read failed" in cut[0]
+
+
+async def test_a_store_that_stops_sending_is_cut_at_the_stall_timeout(
+    aiohttp_client, shared_app, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An object body that stops arriving is bounded like a client that stops reading."""
+    client = await aiohttp_client(shared_app(stall_timeout=1.0))
+    reader = client.server.app[STATE].objects
+    real = reader.client.get_object
+
+    class Hangs:
+        def __init__(self, body: object) -> None:
+            self.body = body
+
+        async def read(self, n: int) -> bytes:
+            await asyncio.sleep(3600)
+            return b""
+
+        def close(self) -> None:
+            self.body.close()  # type: ignore[attr-defined]
+
+    async def hanging(**kw: object) -> dict:
+        resp = await real(**kw)
+        resp["Body"] = Hangs(resp["Body"])
+        return resp
+
+    reader.client.get_object = hanging
+    resp = await client.post("/api/plans", json=PLAN)
+    meta = await resp.json()
+    caplog.set_level(logging.WARNING)
+    t0 = asyncio.get_running_loop().time()
+    got = await client.get(meta["download_url"])
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await got.read()
+    elapsed = asyncio.get_running_loop().time() - t0
+    assert 0.9 < elapsed < 5.0, elapsed
+    cut = [r.getMessage() for r in caplog.records if "cutting the download" in r.getMessage()]
+    assert cut and "read failed" in cut[0] and "TimeoutError" in cut[0]
