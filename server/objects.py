@@ -194,6 +194,9 @@ class ObjectReader:
 
     async def _refresh(self, key: str) -> None:
         """Index ``key`` again and swap it into the library; later plans get the new ETag."""
+        if self.client is None:  # shutting down
+            self._refreshing.discard(key)
+            return
         try:
             store = BotoStore(self.client, self.bucket)
             source = await refresh_object(store, self.library.location, key)
