@@ -64,8 +64,10 @@ def _cut_after(url: str, nbytes: int) -> bytes:
     return body[:nbytes]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def two_nodes(moto: MotoS3) -> Iterator[tuple[Node, Node, str]]:
+    """Shared by this module's tests (starting two nodes takes seconds); the drain test,
+    which stops node A, comes last in the file and so last on any worker."""
     bucket = new_bucket(moto)
     fill(moto, bucket, "materials/", size=256 * 1024)
     args = ["--library", f"s3://{bucket}/materials", "--s3-endpoint", moto.endpoint,
