@@ -109,6 +109,13 @@ class ObjectReader:
             socket_factory=_small_rcvbuf_socket,
         ) as client:
             self.client = client
+            log.info(
+                "object store: s3://%s via %s, pool of %d connections, %d KiB per download",
+                self.bucket,
+                self.library.endpoint or "the AWS chain's endpoint",
+                self.pool,
+                STREAM_COST >> 10,
+            )
             try:
                 yield
             finally:
