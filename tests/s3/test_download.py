@@ -23,6 +23,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from generators.archive import ObjectSource
+from generators.request import PlanRequest
 from server.app import make_app
 from server.config import Config
 from server.state import STATE
@@ -196,15 +197,16 @@ async def test_second_start_reads_no_object_body(
 
 
 def _material_entries(client: TestClient, plan_etag: str) -> list[tuple[int, ObjectSource]]:
-    """(local header offset, source) of each material of the cached plan, in archive order."""
-    state = client.server.app[STATE]
-    archive = next(a for a in state._cache.values() if a.etag == plan_etag)
+    """(local header offset, source) of each material of the plan, in archive order."""
+    archive = client.server.app[STATE].archive_for(PlanRequest.from_mapping(PLAN))
+    assert archive.etag == plan_etag
     layout = archive.layout
-    return [
-        (layout.local_header_offset(i), e.source)
-        for i, e in enumerate(layout.entries)
-        if isinstance(e.source, ObjectSource)
-    ]
+    found = []
+    for i in range(len(layout)):
+        source = layout.source(i)
+        if isinstance(source, ObjectSource):
+            found.append((layout.local_header_offset(i), source))
+    return found
 
 
 async def test_object_replaced_during_a_download_cuts_it_and_the_next_plan_differs(

@@ -136,10 +136,12 @@ def test_slow_clients_of_a_100_mib_object_keep_memory_per_download_small(
         print(f"RSS before {before >> 20} MiB, peak {peak >> 20} MiB, "
               f"per slow download {per_download / 1024:.0f} KiB")  # fmt: skip
         assert len(results) == SLOW_CLIENTS
+        received = sum(len(got) for got in results)
+        assert received >= SLOW_CLIENTS * RATE * READ_FOR * 0.4  # they really were reading
         for got in results:
             head, _, body = got.partition(b"\r\n\r\n")
             assert head.startswith(b"HTTP/1.1 206"), head[:300]
-            assert len(body) >= RATE * READ_FOR * 0.5  # they really were reading
+            assert len(body) > 16 * 1024  # more than one chunk: it was being streamed to
             start = int(head.split(b"bytes ")[1].split(b"-")[0]) - body_at
             assert body == big[start : start + len(body)]
         # Within what admission charges for an S3 download (chunk, HTTP client buffer, socket
