@@ -390,6 +390,14 @@ class S3Library(Library):
     def scan(self) -> list[Change]:
         return []
 
+    @classmethod
+    def load(cls, root: str, previous: Library | None = None) -> S3Library:
+        """Index the bucket again (SIGHUP): the index object spares every unchanged object."""
+        endpoint = previous.endpoint if isinstance(previous, S3Library) else None
+        fresh = load_bucket(root, endpoint)
+        generation = previous.generation + 1 if previous is not None else 0
+        return cls(fresh.location, fresh._shelves, fresh.endpoint, generation)
+
     def diff(self, new: Library) -> list[Change]:
         old, now = objects_of(self), objects_of(new)
         changes = [Change(k, "vanished") for k in old if k not in now]
@@ -599,10 +607,10 @@ def run_off_loop(fn: Callable[[], Any]) -> Any:
 
 def open_library(root: str, endpoint: str | None = None) -> Library:
     """The library at ``root``: an s3:// URL or a folder."""
-    return load(root, endpoint) if is_s3_url(root) else Library.load(root)
+    return load_bucket(root, endpoint) if is_s3_url(root) else Library.load(root)
 
 
-def load(url: str, endpoint: str | None = None) -> S3Library:
+def load_bucket(url: str, endpoint: str | None = None) -> S3Library:
     """Index the bucket at start-up (synchronously); logs the summary."""
     log.info("library: indexing %s", url)
     library, summary = run_off_loop(lambda: index_bucket(url, endpoint))

@@ -381,3 +381,24 @@ async def test_a_store_that_stops_sending_is_cut_at_the_stall_timeout(
     assert 0.9 < elapsed < 5.0, elapsed
     cut = [r.getMessage() for r in caplog.records if "cutting the download" in r.getMessage()]
     assert cut and "read failed" in cut[0] and "TimeoutError" in cut[0]
+
+
+async def test_a_full_reindex_sighup_picks_up_a_replaced_object(
+    aiohttp_client, s3_app, moto: MotoS3, bucket_and_folder
+) -> None:
+    """The library watch's re-index (SIGHUP) lists the bucket again; scans find nothing."""
+    bucket = bucket_and_folder[0]
+    client = await aiohttp_client(s3_app())
+    state = client.server.app[STATE]
+    meta1, _, _ = await _download(client)
+    assert await state.library_watch.scan() == []  # objects have no cheap stat
+    _, target = _material_entries(client, meta1["etag"])[0]
+    upload(s3(moto), bucket, target.key, b"after sighup " * 2000, "plain")
+    generation = state.library.generation
+    changes = await state.library_watch.reindex()
+    assert [(c.path, c.change) for c in changes] == [(target.key, "changed")]
+    assert state.library.generation == generation + 1
+    meta2, body2, _ = await _download(client)
+    assert meta2["etag"] != meta1["etag"]
+    with zipfile.ZipFile(io.BytesIO(body2)) as zf:
+        assert b"after sighup " * 2000 in [zf.read(i) for i in zf.infolist()]
