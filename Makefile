@@ -26,6 +26,7 @@ tools:
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v pdfinfo  >/dev/null || missing="$$missing poppler-utils"; \
 	fc-list 2>/dev/null | grep -q "Noto Sans CJK" || missing="$$missing fonts-noto-cjk"; \
+	command -v nginx  >/dev/null || missing="$$missing nginx"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
@@ -50,6 +51,7 @@ bench: $(STAMP)
 	$(PY) bench/plan_speed.py
 	timeout --kill-after=30 420 $(PY) bench/abort_storm.py
 	timeout --kill-after=60 720 $(PY) bench/compare.py --profile short
+	timeout --kill-after=30 600 $(PY) bench/s3.py
 
 bench-full: $(STAMP)
 	timeout --kill-after=60 14400 $(PY) bench/compare.py --profile full

@@ -31,7 +31,7 @@ from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .archive import ArchiveLayout, Entry, FileSource, ProducerSource, Source
+from .archive import ArchiveLayout, Entry, FileSource, ObjectSource, ProducerSource, Source
 from .dimensions import LANGS
 from .lessons import (
     answer_key_filename,
@@ -116,7 +116,7 @@ class PlanSources:
         # messages, and a child's name and scores must reach neither.
         self.plan_key = hashlib.blake2b(plan.request.canonical_bytes(), digest_size=16).hexdigest()
         self._refs = array("I")
-        self._files: list[FileSource] = []
+        self._files: list[FileSource | ObjectSource] = []  # objects: an S3 library
         self._doc_sizes = array("Q")  # [0] the overview, [1 + i] lesson i's page
 
     def entries(self, library: Library | None = None) -> Iterator[Entry]:
@@ -151,7 +151,7 @@ class PlanSources:
                 yield ref_entry[1]
             for entry in materials:
                 self._refs.append(len(self._files) << 3 | _MATERIAL)
-                assert isinstance(entry.source, FileSource)
+                assert isinstance(entry.source, FileSource | ObjectSource)
                 self._files.append(entry.source)
                 yield entry
 

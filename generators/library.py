@@ -52,7 +52,7 @@ class Material:
     dimension: str
     level: int
     name: str  # file name, NFC
-    source: FileSource
+    source: FileSource  # an S3 library (library_s3) puts ObjectSource here instead
 
     @property
     def mtime(self) -> int:
@@ -233,3 +233,12 @@ def _walk(root: str) -> Iterator[tuple[str, int, os.DirEntry[str]]]:
                 if file_entry.name.startswith(".") or not file_entry.is_file():
                     continue
                 yield dim_entry.name, int(level_entry.name), file_entry
+
+
+if __name__ == "__main__":  # ``python -m generators.library index s3://bucket/prefix``
+    # The admin command lives in library_s3 (which imports this module); run it
+    # as the script instead of importing it, so this module depends on nothing
+    # of it when imported.
+    import runpy
+
+    runpy.run_module("generators.library_s3", run_name="__main__", alter_sys=True)

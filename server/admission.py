@@ -79,10 +79,12 @@ class CostModel:
     objects: int = OBJECTS
     kernel_fast: int = 2 * FAST_SNDBUF
     transport_fast: int = 2 * FAST_CHUNK
+    object_stream: int = 0  # an S3 library: one chunk + HTTP client buffer + socket (objects)
+    fds: float = FDS_PER_DOWNLOAD  # descriptors per download (+1 for an S3 library's socket)
 
     @property
     def base(self) -> int:
-        return self.kernel + self.transport + self.objects
+        return self.kernel + self.transport + self.objects + self.object_stream
 
     def download(self, largest_document: int) -> int:
         """Cost of a download of a plan whose largest generated document has this size."""
@@ -148,7 +150,7 @@ def plan_budget(
         )
     connections = max(2, nofile - FD_RESERVE - FD_POOL)
     by_memory = downloads // cost
-    by_fds = max(1, int(connections / FDS_PER_DOWNLOAD))
+    by_fds = max(1, int(connections / model.fds))
     slots = min(by_memory, by_fds)
     if cap is not None:
         slots = max(1, min(slots, cap))

@@ -31,6 +31,8 @@ def make_app(config: Config, library: Library | None = None) -> web.Application:
     app.cleanup_ctx.append(_client_noise)
     app.cleanup_ctx.append(_monitor_loop)
     app.cleanup_ctx.append(_watch_library)
+    if app[STATE].objects is not None:
+        app.cleanup_ctx.append(app[STATE].objects.running)  # the object-store client
     return app
 
 

@@ -188,7 +188,8 @@ def detect_budget(
 class Config:
     host: str = "127.0.0.1"
     port: int = 8080
-    library: str | None = None
+    library: str | None = None  # a folder, or s3://bucket/prefix
+    s3_endpoint: str | None = None  # S3-compatible endpoint; None = AWS_ENDPOINT_URL or AWS
     memory_budget: int = DEFAULT_BUDGET
     budget_source: str = "default 2 GiB"
     queue_timeout: float = 5.0  # seconds a download waits for a slot before 503
@@ -228,7 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="TCP port (default 8080)")
-    p.add_argument("--library", help="materials library folder <dimension>/<level 1-5>/")
+    p.add_argument(
+        "--library",
+        help="materials library <dimension>/<level 1-5>/: a folder or s3://bucket/prefix "
+        "(credentials from the standard AWS chain: environment, shared config, role)",
+    )
+    p.add_argument("--s3-endpoint", help="S3-compatible endpoint URL (default AWS_ENDPOINT_URL)")
     p.add_argument("--memory-budget", help="e.g. 2GiB (default: min of 2 GiB, cgroup limit, RAM)")
     p.add_argument("--queue-timeout", help="wait for a free slot before 503 (default 5s)")
     p.add_argument("--stall-timeout", help="cut a client that reads nothing this long (30s)")
@@ -280,6 +286,7 @@ def load_config(
         "host": str,
         "port": int,
         "library": str,
+        "s3-endpoint": str,
         "queue-timeout": parse_duration,
         "stall-timeout": parse_duration,
         "link-ttl": parse_duration,

@@ -239,7 +239,7 @@ async def _stream(
     record: _Record,
 ) -> None:
     buffer = SendBuffer(request.transport, state.fast_pool, state.cost_model)
-    writer = BodyWriter(request, response, state.limits, buffer)
+    writer = BodyWriter(request, response, state.limits, buffer, state.objects)
     try:
         await response.prepare(request)
         state.metrics.started += 1

@@ -86,7 +86,7 @@ class LibraryWatch:
             if old is None:
                 return []
             try:
-                new: Library = await self._in_thread(lambda: Library.load(old.root, old))
+                new: Library = await self._in_thread(lambda: type(old).load(old.root, old))
             except (OSError, LibraryError) as exc:
                 log.error("library: re-index failed, keeping the current index: %s", exc)
                 return []

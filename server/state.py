@@ -29,10 +29,12 @@ from aiohttp import web
 from generators.bounded_cache import BoundedCache, key_cost
 from generators.entries import PlanArchive, build_archive
 from generators.library import Library
+from generators.library_s3 import S3Library, open_library
 from generators.render_cache import RenderCache
 from generators.request import PlanRequest
 
 from .admission import (
+    FDS_PER_DOWNLOAD,
     Admission,
     BudgetPlan,
     BytePool,
@@ -47,6 +49,7 @@ from .library_watch import LibraryWatch
 from .links import LinkSealer
 from .looplag import LoopMonitor
 from .metrics import Metrics
+from .objects import STREAM_COST, ObjectReader
 from .writer import WriterLimits
 
 log = logging.getLogger("planstream.server")
@@ -77,6 +80,7 @@ class State:
     connections: Any = None  # the ConnectionGuard once a socket is served (server.serve)
     per_client: dict[str, int] = field(default_factory=dict)  # downloads by address now
     draining: bool = False  # set on SIGTERM: running downloads cut later are "cut_by_shutdown"
+    objects: Any = None  # server.objects.ObjectReader when the library is in a bucket
 
     builds: Admission = field(default_factory=lambda: Admission(BUILD_WORKERS, 5.0, BUILD_QUEUE))
     _executor: ThreadPoolExecutor = field(
@@ -167,13 +171,16 @@ STATE: web.AppKey[State] = web.AppKey("planstream_state", State)
 def build_state(config: Config, library: Library | None = None) -> State:
     """Everything the handlers share; logs the budget, its parts and the slots."""
     if library is None and config.library:
-        library = Library.load(config.library)
+        library = open_library(config.library, config.s3_endpoint)
+    s3 = isinstance(library, S3Library)
+    # An S3 download also holds the object's buffers and one pooled connection.
+    model = CostModel(object_stream=STREAM_COST, fds=FDS_PER_DOWNLOAD + 1) if s3 else CostModel()
     nofile = raise_nofile_limit()
     reserve = config.reserve
     if reserve is None:
         files = len(library) if library is not None else 0
         reserve = reserve_for(LAYOUT_CACHE_BYTES + RENDER_CACHE_BYTES, files, BUILD_WORKERS)
-    plan = plan_budget(config.memory_budget, reserve, nofile, cap=config.max_slots)
+    plan = plan_budget(config.memory_budget, reserve, nofile, model, cap=config.max_slots)
     sealer = LinkSealer(config.secrets)
     if sealer.ephemeral:
         log.warning(
@@ -212,6 +219,9 @@ def build_state(config: Config, library: Library | None = None) -> State:
         library=library,
         limits=limits,
         builds=Admission(BUILD_WORKERS, config.queue_timeout, BUILD_QUEUE),
+        cost_model=model,
     )
     state.library_watch = LibraryWatch(lambda: state.library, state.swap_library, state.metrics)
+    if isinstance(library, S3Library):
+        state.objects = ObjectReader(library, plan.slots, limits.stall_timeout, state.swap_library)
     return state

@@ -19,6 +19,9 @@ Strategy:
   sized from the client's measured rate (about a quarter of ``stall_timeout``
   worth of bytes, 64 KiB to 4 MiB), so a slow client that is still reading is
   never mistaken for a stalled one, and a fast one pays few calls.
+- ``ObjectSlice`` pieces (materials in object storage) are read through the
+  ``objects`` reader (``server.objects``) chunk by chunk, each chunk written
+  and drained like any buffer before the next is read.
 - Bytes sent are counted and must equal the window's length.
 
 Errors are raised as ``DownloadError`` with an outcome (``stalled``: no
@@ -30,16 +33,17 @@ raises an HTTPException: headers are already on the wire.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import time
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 
-from generators.archive import FileSlice, Piece, SourceChanged, read_slice
+from generators.archive import FileSlice, ObjectSlice, Piece, SourceChanged, read_slice
 
 from .outcomes import Outcome
 from .sendbuf import SendBuffer
@@ -81,8 +85,10 @@ class BodyWriter:
         response: web.StreamResponse,
         limits: WriterLimits,
         buffer: SendBuffer | None = None,
+        objects: Any = None,  # server.objects.ObjectReader, for an S3 library
     ) -> None:
         self.request = request
+        self.objects = objects
         self.response = response
         self.limits = limits
         self.buffer = buffer
@@ -104,6 +110,9 @@ class BodyWriter:
                 if isinstance(piece, FileSlice):
                     await self._flush()
                     await self._send_file(piece)
+                elif isinstance(piece, ObjectSlice):
+                    await self._flush()
+                    await self._send_object(piece)
                 elif len(piece) < COALESCE_BELOW:
                     self._pending += piece
                     if len(self._pending) >= self._chunk():
@@ -145,6 +154,16 @@ class BodyWriter:
         """
         await self.response.write(part)
         await self.request.writer.drain()
+
+    # -- objects ---------------------------------------------------------
+
+    async def _send_object(self, piece: ObjectSlice) -> None:
+        """Read an object slice one chunk at a time, writing each before the next read."""
+        if self.objects is None:
+            raise DownloadError(Outcome.FAILED, f"object {piece.key!r}: no object-store reader")
+        async with contextlib.aclosing(self.objects.chunks(piece, self._chunk())) as chunks:
+            async for data in chunks:
+                await self._write(data)
 
     # -- files -----------------------------------------------------------
 

@@ -8,6 +8,7 @@ from .crc import IMPLEMENTATION as CRC_IMPLEMENTATION
 from .crc import crc32, crc32_file
 from .layout import ArchiveLayout, Entry
 from .names import UniqueNames, sanitize_path
+from .objects import ObjectSlice, ObjectSource
 from .sources import (
     FileSlice,
     FileSource,
@@ -28,6 +29,8 @@ __all__ = [
     "FileSlice",
     "FileSource",
     "MemorySource",
+    "ObjectSlice",
+    "ObjectSource",
     "Piece",
     "ProducerSizeMismatch",
     "ProducerSource",

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from . import records as R
 from .crc import crc32
 from .names import UniqueNames
+from .objects import ObjectSource
 from .sources import FileSource, MemorySource, Piece, ProducerSource, Source
 
 DEFAULT_CHUNK = 256 * 1024
@@ -79,6 +80,7 @@ _KIND_MASK, _KNOWN, _DEFLATED = 3, 4, 8  # the CRC is known; the body is DEFLATE
 _KIND_FLAGS = {
     ProducerSource: _PRODUCER,
     FileSource: _FILE | _KNOWN,
+    ObjectSource: _FILE | _KNOWN,  # laid out like a file; its I/O layer reads the store
     MemorySource: _MEMORY | _KNOWN,
 }
 
@@ -462,7 +464,7 @@ class ArchiveLayout:
         src: Source | None = None
         if kind == _FILE:
             src = self.source(i)
-            assert isinstance(src, FileSource)
+            assert isinstance(src, FileSource | ObjectSource)
             src.check()
         elif kind == _PRODUCER and (body_wanted or not self._flags[i] & _KNOWN):
             # For its body, or for the header's CRC; a header-only window
@@ -475,7 +477,7 @@ class ArchiveLayout:
             return
         s = max(start, body_lo) - body_lo
         e = min(end, hi) - body_lo
-        if isinstance(src, FileSource):
+        if isinstance(src, FileSource | ObjectSource):
             yield src.slice(s, e - s)
             # Resumed once the consumer has sent the slice: a file replaced or
             # edited during the send is caught before any later byte.

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from .crc import crc32, crc32_file
+from .objects import ObjectSlice, ObjectSource
 from .records import METHOD_DEFLATE, METHOD_STORED
 
 
@@ -68,7 +69,7 @@ class FileSlice:
             raise SourceChanged(self.path, reason)
 
 
-Piece = bytes | memoryview | FileSlice
+Piece = bytes | memoryview | FileSlice | ObjectSlice
 
 
 def _mismatch(
@@ -212,7 +213,7 @@ class ProducerSource:
         return b"p%d:" % self.size + self.key.encode("utf-8")
 
 
-Source = MemorySource | FileSource | ProducerSource
+Source = MemorySource | FileSource | ProducerSource | ObjectSource
 
 
 def read_slice(piece: FileSlice, chunk: int = 1 << 20) -> Iterator[bytes]:
@@ -233,9 +234,15 @@ def read_slice(piece: FileSlice, chunk: int = 1 << 20) -> Iterator[bytes]:
 
 
 def resolve(pieces: Iterable[Piece]) -> Iterator[bytes | memoryview]:
-    """Turn pieces into plain buffers, reading file slices from disk."""
+    """Turn pieces into plain buffers, reading file slices from disk.
+
+    Object slices need a store client, which the archive core does not have:
+    they are refused here and sent by the server's object reader.
+    """
     for piece in pieces:
         if isinstance(piece, FileSlice):
             yield from read_slice(piece)
+        elif isinstance(piece, ObjectSlice):
+            raise TypeError(f"object {piece.key!r} needs an object-store reader")
         else:
             yield piece
