@@ -14,6 +14,7 @@ from .config import Config
 from .download import setup_download_routes
 from .errors import error_middleware
 from .library_watch import watching
+from .render_pool import RENDER_POOL, RenderPool
 from .routes import setup_routes
 from .state import STATE, build_state
 
@@ -21,12 +22,20 @@ from .state import STATE, build_state
 def make_app(config: Config, library: Library | None = None) -> web.Application:
     app = web.Application(client_max_size=256 * 1024, middlewares=[error_middleware])
     app[STATE] = build_state(config, library)
+    app[RENDER_POOL] = RenderPool(cache=app[STATE].render_cache)
     http_noise.install()
     setup_routes(app)
     setup_download_routes(app)
     app.cleanup_ctx.append(_monitor_loop)
     app.cleanup_ctx.append(_watch_library)
+    app.cleanup_ctx.append(_render_workers)
     return app
+
+
+async def _render_workers(app: web.Application) -> AsyncIterator[None]:
+    """Render workers started (and warm) before the first request; shared by the process."""
+    await app[RENDER_POOL].start()
+    yield
 
 
 async def _watch_library(app: web.Application) -> AsyncIterator[None]:

@@ -30,10 +30,11 @@ raises an HTTPException: headers are already on the wire.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -51,6 +52,15 @@ SENDFILE_MAX = 4 << 20  # largest sendfile call, for clients that read at line r
 COALESCE_BELOW = 16 * 1024  # pieces smaller than this are gathered into one write
 RATE_SAMPLE = 0.25  # seconds over which the client's drain rate is measured for its buffer
 RATE_EARLY_BYTES = 512 * 1024  # ...or this many bytes, whichever comes first
+
+
+async def _aiter(pieces: AsyncIterable[Piece] | Iterable[Piece]) -> AsyncGenerator[Piece, None]:
+    if isinstance(pieces, AsyncIterable):
+        async for piece in pieces:
+            yield piece
+    else:
+        for piece in pieces:
+            yield piece
 
 
 class DownloadError(Exception):
@@ -98,24 +108,30 @@ class BodyWriter:
             and transport.get_extra_info("socket") is not None
         )
 
-    async def send(self, pieces: Iterable[Piece], expected: int) -> None:
+    async def send(self, pieces: AsyncIterable[Piece] | Iterable[Piece], expected: int) -> None:
+        """Send every piece; ``pieces`` is usually ``RenderPool.window`` (rendered off the loop)."""
         try:
-            for piece in pieces:
-                if isinstance(piece, FileSlice):
-                    await self._flush()
-                    await self._send_file(piece)
-                elif len(piece) < COALESCE_BELOW:
-                    self._pending += piece
-                    if len(self._pending) >= self._chunk():
-                        await self._flush()
-                else:
-                    await self._flush()
-                    await self._write(piece)
+            stream = pieces if isinstance(pieces, AsyncGenerator) else _aiter(pieces)
+            async with contextlib.aclosing(stream):
+                async for piece in stream:
+                    await self._put(piece)
             await self._flush()
         except SourceChanged as exc:
             raise DownloadError(Outcome.FAILED, f"source changed: {exc}") from exc
         if self.sent != expected:
             raise DownloadError(Outcome.FAILED, f"sent {self.sent} bytes, declared {expected}")
+
+    async def _put(self, piece: Piece) -> None:
+        if isinstance(piece, FileSlice):
+            await self._flush()
+            await self._send_file(piece)
+        elif len(piece) < COALESCE_BELOW:
+            self._pending += piece
+            if len(self._pending) >= self._chunk():
+                await self._flush()
+        else:
+            await self._flush()
+            await self._write(piece)
 
     # -- buffers ---------------------------------------------------------
 
