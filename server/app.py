@@ -13,6 +13,7 @@ from . import http_noise
 from .config import Config
 from .download import setup_download_routes
 from .errors import error_middleware
+from .handles import FILE_POOL, FilePool
 from .library_watch import watching
 from .render_pool import RENDER_POOL, RenderPool
 from .routes import setup_routes
@@ -23,6 +24,7 @@ def make_app(config: Config, library: Library | None = None) -> web.Application:
     app = web.Application(client_max_size=256 * 1024, middlewares=[error_middleware])
     app[STATE] = build_state(config, library)
     app[RENDER_POOL] = RenderPool(cache=app[STATE].render_cache)
+    app[FILE_POOL] = FilePool()
     http_noise.install()
     setup_routes(app)
     setup_download_routes(app)
@@ -33,9 +35,10 @@ def make_app(config: Config, library: Library | None = None) -> web.Application:
 
 
 async def _render_workers(app: web.Application) -> AsyncIterator[None]:
-    """Render workers started (and warm) before the first request; shared by the process."""
+    """Render workers started (and warm) before the first request; idle material files closed."""
     await app[RENDER_POOL].start()
     yield
+    app[FILE_POOL].close()
 
 
 async def _watch_library(app: web.Application) -> AsyncIterator[None]:

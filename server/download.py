@@ -41,6 +41,7 @@ from generators.request import PlanRequest
 from .admission import QueueFull
 from .decide import decide
 from .errors import Busy, LinkNotFound
+from .handles import FILE_POOL
 from .http_headers import ByteRange, content_disposition, http_date
 from .outcomes import Outcome
 from .render_pool import RENDER_POOL
@@ -241,7 +242,7 @@ async def _stream(
     plan_req: PlanRequest,
 ) -> None:
     buffer = SendBuffer(request.transport, state.fast_pool, state.cost_model)
-    writer = BodyWriter(request, response, state.limits, buffer)
+    writer = BodyWriter(request, response, state.limits, buffer, request.app[FILE_POOL])
     try:
         await response.prepare(request)
         state.metrics.started += 1

@@ -9,9 +9,11 @@ Strategy:
   documents) are coalesced first, so a plan of many small files does not cost
   a send() per header.
 - ``FileSlice`` pieces (a centre's material files) go out with
-  ``loop.sendfile``: zero-copy on plain TCP. The file is opened and re-checked
-  with ``fstat`` against its index first, and a short send (the file shrank)
-  is an error. Where sendfile is unavailable (TLS, uvloop) the file is read in
+  ``loop.sendfile``: zero-copy on plain TCP. The file comes from the shared
+  descriptor pool (``server.handles``, re-checked against its index), so a
+  download holds a file descriptor only while it sends that file and shares
+  it with everyone sending the same file; a short send (the file shrank) is
+  an error. Where sendfile is unavailable (TLS, uvloop) the file is read in
   slices and written like any buffer.
 - Every write and every sendfile call is bounded by ``stall_timeout``; over
   each ``rate_window`` the download must average ``min_rate`` bytes/s. A client
@@ -34,14 +36,15 @@ import contextlib
 import dataclasses
 import os
 import time
-from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Iterable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 from aiohttp import web
 
 from generators.archive import FileSlice, Piece, SourceChanged, read_slice
 
+from .handles import FilePool
 from .outcomes import Outcome
 from .sendbuf import SendBuffer
 
@@ -91,8 +94,10 @@ class BodyWriter:
         response: web.StreamResponse,
         limits: WriterLimits,
         buffer: SendBuffer | None = None,
+        files: FilePool | None = None,
     ) -> None:
         self.request = request
+        self.files = files
         self.response = response
         self.limits = limits
         self.buffer = buffer
@@ -173,16 +178,16 @@ class BodyWriter:
         transport = self.request.transport
         if transport is None or transport.is_closing():
             raise ConnectionResetError("client went away")
-        with open(piece.path, "rb") as f:
-            piece.verify(os.fstat(f.fileno()))
+        async with self._open(piece) as f:
             offset, remaining = piece.offset, piece.length
             while remaining:
                 count = min(self._sendfile_size(), remaining)
                 try:
+                    # No fallback: asyncio's would seek and read the shared file object.
                     n = await self._bounded(
-                        loop.sendfile(transport, f, offset, count, fallback=True), "sendfile"
+                        loop.sendfile(transport, f, offset, count, fallback=False), "sendfile"
                     )
-                except NotImplementedError:
+                except (NotImplementedError, asyncio.SendfileNotAvailableError):
                     self._sendfile = False
                     tail = dataclasses.replace(piece, offset=offset, length=remaining)
                     for data in read_slice(tail, self.limits.chunk_size):
@@ -193,6 +198,17 @@ class BodyWriter:
                 offset += n
                 remaining -= n
                 self._count(n)
+
+    @contextlib.asynccontextmanager
+    async def _open(self, piece: FileSlice) -> AsyncIterator[BinaryIO]:
+        """The file through the shared pool (``server.handles``), or a private descriptor."""
+        if self.files is not None:
+            async with self.files.open(piece) as f:
+                yield f
+            return
+        with open(piece.path, "rb") as f:
+            piece.verify(os.fstat(f.fileno()))
+            yield f
 
     def _sendfile_size(self) -> int:
         """Bytes for the next sendfile call: what the client reads in stall_timeout / 4."""
