@@ -85,13 +85,20 @@ class LoopMonitor:
         self.lag = Histogram()
         self.own_lag = Histogram()  # lag less the loop thread's run-queue wait in the same tick
         self.gc_pause = Histogram()
+        self.own_gc_pause = Histogram()  # less the run-queue wait, like own_lag
         self._gc_started = 0.0
+        self._gc_queued: float | None = None
 
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._gc_started = time.perf_counter()
+            self._gc_queued = runqueue_wait()
         elif self._gc_started:
-            self.gc_pause.observe(time.perf_counter() - self._gc_started)
+            pause = time.perf_counter() - self._gc_started
+            self.gc_pause.observe(pause)
+            queued = runqueue_wait()
+            if queued is not None and self._gc_queued is not None:
+                self.own_gc_pause.observe(max(0.0, pause - (queued - self._gc_queued)))
             self._gc_started = 0.0
 
     async def _tick(self) -> None:
@@ -144,4 +151,7 @@ class LoopMonitor:
             "# HELP planstream_gc_pause_max_seconds Longest garbage collection since start.",
             "# TYPE planstream_gc_pause_max_seconds gauge",
             f"planstream_gc_pause_max_seconds {self.gc_pause.max_seen:.6f}",
+            "# HELP planstream_gc_own_pause_max_seconds Longest collection less run-queue wait.",
+            "# TYPE planstream_gc_own_pause_max_seconds gauge",
+            f"planstream_gc_own_pause_max_seconds {self.own_gc_pause.max_seen:.6f}",
         ]

@@ -165,3 +165,30 @@ def _req(plan: dict):
     from generators.request import PlanRequest
 
     return PlanRequest.from_mapping(plan)
+
+
+BIG = dict(PLAN, weeks=52, lessons_per_week=7, exercises_per_lesson=10)
+
+
+async def test_serving_a_big_plan_adds_no_object_per_entry(aiohttp_client, app_factory):
+    """A tail range and the first 20 MB of a 52-week plan add almost no long-lived objects.
+
+    The layout's own objects are the layout's business (compact arrays); what
+    serving adds (learned CRCs, segments, render jobs, file handles) must not
+    be an object per entry (7,645 here), or every full collection walks them.
+    Collection pauses themselves are timed in /metrics and by bench/scale.py.
+    """
+    import gc
+
+    app = app_factory()
+    client = await aiohttp_client(app)
+    url, size = await _create(client, BIG)
+    gc.collect()
+    before = len(gc.get_objects())
+    await (await client.get(url, headers={"Range": f"bytes={size - TAIL}-"})).read()
+    head = await (await client.get(url, headers={"Range": "bytes=0-19999999"})).read()
+    assert len(head) == 20_000_000
+    del head
+    gc.collect()
+    added = len(gc.get_objects()) - before
+    assert added < 2000, f"serving added {added} tracked objects"
