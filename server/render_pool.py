@@ -44,6 +44,7 @@ import contextlib
 import functools
 import multiprocessing
 import multiprocessing.forkserver
+import multiprocessing.resource_tracker
 import os
 import threading
 from bisect import bisect_right
@@ -168,7 +169,7 @@ def shared_executor(kind: str) -> Executor:
 
 
 def _stop_workers() -> None:
-    """At exit: join the workers and stop the forkserver before this process ends.
+    """At exit: join the workers and stop multiprocessing's helpers before this process ends.
 
     Without it the forkserver outlives us by a moment, and whoever waits for
     this process (a supervisor removing its cgroup) finds a process left.
@@ -177,10 +178,16 @@ def _stop_workers() -> None:
         for ex in _executors.values():
             ex.shutdown(wait=True, cancel_futures=True)
         _executors.clear()
-    server = getattr(multiprocessing.forkserver, "_forkserver", None)
-    stop = getattr(server, "_stop", None)
-    if stop is not None:
-        stop()
+    # The forkserver and the resource tracker are helper processes of
+    # multiprocessing; both end on their own once we are gone, a moment late.
+    for helper in (
+        getattr(multiprocessing.forkserver, "_forkserver", None),
+        getattr(multiprocessing.resource_tracker, "_resource_tracker", None),
+    ):
+        stop = getattr(helper, "_stop", None)
+        if stop is not None:
+            with contextlib.suppress(OSError, ChildProcessError):
+                stop()
 
 
 atexit.register(_stop_workers)
