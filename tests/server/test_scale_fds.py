@@ -111,14 +111,21 @@ async def test_downloads_inside_one_material_share_its_descriptor(
     aiohttp_client, app_factory, library_dir: Path
 ):
     """30 slow downloads all sending the same material hold one descriptor for it, not 30."""
-    app = app_factory(max_per_client=64)
+    app = app_factory(max_per_client=64, stall_timeout=60.0)
     client = await aiohttp_client(app)
     resp = await client.post("/api/plans", json=PLAN)
     meta = await resp.json()
     archive = await app[STATE].archive_for_request(_req(PLAN))
     layout = archive.layout
-    i = next(k for k in range(len(layout)) if isinstance(layout.entries[k].source, FileSource))
-    body_at = layout.local_header_offset(i + 1) - layout.entries[i].source.size
+    entries = layout.entries
+    # A material with megabytes after it, so no client can have read to the end.
+    _, body_at = next(
+        (k, at)
+        for k in range(len(layout))
+        if isinstance(entries[k].source, FileSource)
+        and layout.total_size - (at := layout.local_header_offset(k + 1) - entries[k].source.size)
+        > 4 << 20
+    )
     conns = []
     for _ in range(30):
         sock = socket.socket()

@@ -83,8 +83,8 @@ async def test_a_steady_fast_reader_grows_on_every_download(aiohttp_client, app_
         await _wait_for(lambda n=n: _count(caplog, n + 1), 2.0)
     grown = [f["grown"] for f in _outcome_fields(caplog)]
     assert len(grown) == 2 and all(g >= 1 for g in grown), grown
-    # Far above the small buffer's ~1.5 MB/s even on a busy machine.
-    assert min(rates) > 15e6, [f"{r / 1e6:.1f} MB/s" for r in rates]
+    # Well above the small buffer's ~1.5 MB/s even on a busy machine.
+    assert min(rates) > 5e6, [f"{r / 1e6:.1f} MB/s" for r in rates]
 
 
 async def _count(caplog, n: int) -> bool:
