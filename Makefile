@@ -52,6 +52,7 @@ bench: $(STAMP)
 	timeout --kill-after=30 420 $(PY) bench/abort_storm.py
 	timeout --kill-after=60 720 $(PY) bench/compare.py --profile short
 	timeout --kill-after=30 600 $(PY) bench/s3.py
+	timeout --kill-after=30 600 $(PY) bench/scale.py --clients 2000 --hold-timeout 120
 
 bench-full: $(STAMP)
 	timeout --kill-after=60 14400 $(PY) bench/compare.py --profile full

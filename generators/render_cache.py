@@ -53,6 +53,10 @@ class RenderCache:
     def __len__(self) -> int:
         return len(self._cache)
 
+    def peek(self, key: str) -> builtins.bytes | None:
+        """The cached bytes, or None: never renders (the server renders off its loop)."""
+        return self._cache.get(key)
+
     def get_or_render(self, key: str, render: Callable[[], builtins.bytes]) -> builtins.bytes:
         data = self._cache.get(key)
         if data is not None:

@@ -14,8 +14,10 @@ from . import http_noise
 from .config import Config
 from .download import setup_download_routes
 from .errors import error_middleware
+from .handles import FILE_POOL, FilePool
 from .library_watch import watching
 from .pages import setup_pages
+from .render_pool import RENDER_POOL, RenderPool
 from .routes import setup_routes
 from .serve import install_loop_exception_handler
 from .state import STATE, build_state
@@ -24,6 +26,8 @@ from .state import STATE, build_state
 def make_app(config: Config, library: Library | None = None) -> web.Application:
     app = web.Application(client_max_size=256 * 1024, middlewares=[error_middleware])
     app[STATE] = build_state(config, library)
+    app[RENDER_POOL] = RenderPool(cache=app[STATE].render_cache)
+    app[FILE_POOL] = FilePool()
     http_noise.install()
     setup_routes(app)
     setup_download_routes(app)
@@ -31,6 +35,7 @@ def make_app(config: Config, library: Library | None = None) -> web.Application:
     app.cleanup_ctx.append(_client_noise)
     app.cleanup_ctx.append(_monitor_loop)
     app.cleanup_ctx.append(_watch_library)
+    app.cleanup_ctx.append(_render_workers)
     if app[STATE].objects is not None:
         app.cleanup_ctx.append(app[STATE].objects.running)  # the object-store client
     return app
@@ -50,6 +55,13 @@ async def _client_noise(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         loop.set_exception_handler(previous)
+
+
+async def _render_workers(app: web.Application) -> AsyncIterator[None]:
+    """Render workers started (and warm) before the first request; idle material files closed."""
+    await app[RENDER_POOL].start()
+    yield
+    app[FILE_POOL].close()
 
 
 async def _watch_library(app: web.Application) -> AsyncIterator[None]:

@@ -41,8 +41,10 @@ from generators.request import PlanRequest
 from .admission import QueueFull
 from .decide import decide
 from .errors import Busy, LinkNotFound
+from .handles import FILE_POOL
 from .http_headers import ByteRange, content_disposition, http_date
 from .outcomes import Outcome
+from .render_pool import RENDER_POOL
 from .sendbuf import SendBuffer
 from .state import STATE, State
 from .writer import BodyWriter, DownloadError
@@ -157,7 +159,7 @@ async def admit_and_stream(
             cost = state.cost_model.download(archive.largest_document)
             async with state.admission.slot(cost):
                 record.admitted()
-                await _stream(request, response, state, archive, window, record)
+                await _stream(request, response, state, archive, window, record, plan_req)
     except (QueueFull, TooManyFromClient) as exc:
         record.finish(Outcome.REJECTED, 0, reason=exc.message)
         raise  # rendered as 503 + Retry-After by the middleware
@@ -237,13 +239,19 @@ async def _stream(
     archive: PlanArchive,
     window: ByteRange,
     record: _Record,
+    plan_req: PlanRequest,
 ) -> None:
     buffer = SendBuffer(request.transport, state.fast_pool, state.cost_model)
-    writer = BodyWriter(request, response, state.limits, buffer, state.objects)
+    writer = BodyWriter(
+        request, response, state.limits, buffer, request.app[FILE_POOL], state.objects
+    )
     try:
         await response.prepare(request)
         state.metrics.started += 1
-        await writer.send(archive.layout.pieces(window.start, window.end), len(window))
+        pieces = request.app[RENDER_POOL].window(
+            archive.layout, plan_req.canonical_bytes(), window.start, window.end
+        )
+        await writer.send(pieces, len(window))
         await response.write_eof()
     except BaseException as exc:
         outcome, trace = classify(exc, _client_gone(request), state.draining)

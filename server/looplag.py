@@ -60,27 +60,58 @@ class Histogram:
         return lines
 
 
+SCHEDSTAT = "/proc/thread-self/schedstat"
+
+
+def runqueue_wait() -> float | None:
+    """Seconds this thread has spent runnable but waiting for a CPU (Linux schedstat), or None.
+
+    Lag has two causes: this process kept the loop busy (or a thread held
+    the GIL), or the host gave the loop no CPU. Only the first is ours to
+    fix; on a shared machine the second can be larger, so the lag is also
+    shown with the time spent on the run queue taken out.
+    """
+    try:
+        with open(SCHEDSTAT, "rb") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class LoopMonitor:
     """Loop lag and GC pauses of this process."""
 
     def __init__(self) -> None:
         self.lag = Histogram()
+        self.own_lag = Histogram()  # lag less the loop thread's run-queue wait in the same tick
         self.gc_pause = Histogram()
+        self.own_gc_pause = Histogram()  # less the run-queue wait, like own_lag
         self._gc_started = 0.0
+        self._gc_queued: float | None = None
 
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._gc_started = time.perf_counter()
+            self._gc_queued = runqueue_wait()
         elif self._gc_started:
-            self.gc_pause.observe(time.perf_counter() - self._gc_started)
+            pause = time.perf_counter() - self._gc_started
+            self.gc_pause.observe(pause)
+            queued = runqueue_wait()
+            if queued is not None and self._gc_queued is not None:
+                self.own_gc_pause.observe(max(0.0, pause - (queued - self._gc_queued)))
             self._gc_started = 0.0
 
     async def _tick(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             due = loop.time() + TICK
+            before = runqueue_wait()
             await asyncio.sleep(TICK)
-            self.lag.observe(max(0.0, loop.time() - due))
+            lag = max(0.0, loop.time() - due)
+            self.lag.observe(lag)
+            after = runqueue_wait()
+            if before is not None and after is not None:
+                self.own_lag.observe(max(0.0, lag - (after - before)))
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[LoopMonitor]:
@@ -100,6 +131,10 @@ class LoopMonitor:
             "planstream_event_loop_lag_seconds",
             "How late the event loop woke a 10 ms timer (every request waits as long).",
         )
+        own = self.own_lag.exposition(
+            "planstream_event_loop_own_lag_seconds",
+            "Loop lag less the time the loop thread waited for a CPU (what this process caused).",
+        )
         pauses = self.gc_pause.exposition(
             "planstream_gc_pause_seconds", "Duration of each garbage collection."
         )
@@ -108,8 +143,15 @@ class LoopMonitor:
             "# HELP planstream_event_loop_lag_max_seconds Largest loop lag since start.",
             "# TYPE planstream_event_loop_lag_max_seconds gauge",
             f"planstream_event_loop_lag_max_seconds {self.lag.max_seen:.6f}",
+            *own,
+            "# HELP planstream_event_loop_own_lag_max_seconds Largest own loop lag since start.",
+            "# TYPE planstream_event_loop_own_lag_max_seconds gauge",
+            f"planstream_event_loop_own_lag_max_seconds {self.own_lag.max_seen:.6f}",
             *pauses,
             "# HELP planstream_gc_pause_max_seconds Longest garbage collection since start.",
             "# TYPE planstream_gc_pause_max_seconds gauge",
             f"planstream_gc_pause_max_seconds {self.gc_pause.max_seen:.6f}",
+            "# HELP planstream_gc_own_pause_max_seconds Longest collection less run-queue wait.",
+            "# TYPE planstream_gc_own_pause_max_seconds gauge",
+            f"planstream_gc_own_pause_max_seconds {self.own_gc_pause.max_seen:.6f}",
         ]

@@ -22,8 +22,15 @@ import socket
 from .admission import BASE_SNDBUF, FAST_CHUNK, FAST_SNDBUF, SLOW_CHUNK, BytePool, CostModel
 
 MiB = 1 << 20
-GROW_RATE = 4 * MiB  # bytes/s: a client draining a small buffer this fast is line-rate bound
-SHRINK_RATE = 1 * MiB  # bytes/s: a grown client slower than this gives the buffer back
+KiB = 1 << 10
+# A client draining the small buffer this fast is held back by it. It must be
+# below what a small buffer can show at all: on loopback (MSS 64 KiB, more
+# than the 32 KiB the kernel holds) a small buffer caps a reader at about
+# 1.5 MB/s, so a threshold of 4 MiB/s was never reached and a fast client
+# stayed at 1.5 MB/s for its whole download (measured: 100 s for 154 MB).
+# A slow client (16 KiB/s) is 32 times below it.
+GROW_RATE = 512 * KiB
+SHRINK_RATE = 128 * KiB  # bytes/s: a grown client slower than this gives the buffer back
 
 
 class SendBuffer:

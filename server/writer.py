@@ -9,9 +9,11 @@ Strategy:
   documents) are coalesced first, so a plan of many small files does not cost
   a send() per header.
 - ``FileSlice`` pieces (a centre's material files) go out with
-  ``loop.sendfile``: zero-copy on plain TCP. The file is opened and re-checked
-  with ``fstat`` against its index first, and a short send (the file shrank)
-  is an error. Where sendfile is unavailable (TLS, uvloop) the file is read in
+  ``loop.sendfile``: zero-copy on plain TCP. The file comes from the shared
+  descriptor pool (``server.handles``, re-checked against its index), so a
+  download holds a file descriptor only while it sends that file and shares
+  it with everyone sending the same file; a short send (the file shrank) is
+  an error. Where sendfile is unavailable (TLS, uvloop) the file is read in
   slices and written like any buffer.
 - Every write and every sendfile call is bounded by ``stall_timeout``; over
   each ``rate_window`` the download must average ``min_rate`` bytes/s. A client
@@ -37,14 +39,15 @@ import contextlib
 import dataclasses
 import os
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from aiohttp import web
 
 from generators.archive import FileSlice, ObjectSlice, Piece, SourceChanged, read_slice
 
+from .handles import FilePool
 from .outcomes import Outcome
 from .sendbuf import SendBuffer
 
@@ -55,6 +58,15 @@ SENDFILE_MAX = 4 << 20  # largest sendfile call, for clients that read at line r
 COALESCE_BELOW = 16 * 1024  # pieces smaller than this are gathered into one write
 RATE_SAMPLE = 0.25  # seconds over which the client's drain rate is measured for its buffer
 RATE_EARLY_BYTES = 512 * 1024  # ...or this many bytes, whichever comes first
+
+
+async def _aiter(pieces: AsyncIterable[Piece] | Iterable[Piece]) -> AsyncGenerator[Piece, None]:
+    if isinstance(pieces, AsyncIterable):
+        async for piece in pieces:
+            yield piece
+    else:
+        for piece in pieces:
+            yield piece
 
 
 class DownloadError(Exception):
@@ -85,9 +97,11 @@ class BodyWriter:
         response: web.StreamResponse,
         limits: WriterLimits,
         buffer: SendBuffer | None = None,
+        files: FilePool | None = None,
         objects: Any = None,  # server.objects.ObjectReader, for an S3 library
     ) -> None:
         self.request = request
+        self.files = files
         self.objects = objects
         self.response = response
         self.limits = limits
@@ -104,27 +118,33 @@ class BodyWriter:
             and transport.get_extra_info("socket") is not None
         )
 
-    async def send(self, pieces: Iterable[Piece], expected: int) -> None:
+    async def send(self, pieces: AsyncIterable[Piece] | Iterable[Piece], expected: int) -> None:
+        """Send every piece; ``pieces`` is usually ``RenderPool.window`` (rendered off the loop)."""
         try:
-            for piece in pieces:
-                if isinstance(piece, FileSlice):
-                    await self._flush()
-                    await self._send_file(piece)
-                elif isinstance(piece, ObjectSlice):
-                    await self._flush()
-                    await self._send_object(piece)
-                elif len(piece) < COALESCE_BELOW:
-                    self._pending += piece
-                    if len(self._pending) >= self._chunk():
-                        await self._flush()
-                else:
-                    await self._flush()
-                    await self._write(piece)
+            stream = pieces if isinstance(pieces, AsyncGenerator) else _aiter(pieces)
+            async with contextlib.aclosing(stream):
+                async for piece in stream:
+                    await self._put(piece)
             await self._flush()
         except SourceChanged as exc:
             raise DownloadError(Outcome.FAILED, f"source changed: {exc}") from exc
         if self.sent != expected:
             raise DownloadError(Outcome.FAILED, f"sent {self.sent} bytes, declared {expected}")
+
+    async def _put(self, piece: Piece) -> None:
+        if isinstance(piece, FileSlice):
+            await self._flush()
+            await self._send_file(piece)
+        elif isinstance(piece, ObjectSlice):
+            await self._flush()
+            await self._send_object(piece)
+        elif len(piece) < COALESCE_BELOW:
+            self._pending += piece
+            if len(self._pending) >= self._chunk():
+                await self._flush()
+        else:
+            await self._flush()
+            await self._write(piece)
 
     # -- buffers ---------------------------------------------------------
 
@@ -176,16 +196,16 @@ class BodyWriter:
         transport = self.request.transport
         if transport is None or transport.is_closing():
             raise ConnectionResetError("client went away")
-        with open(piece.path, "rb") as f:
-            piece.verify(os.fstat(f.fileno()))
+        async with self._open(piece) as f:
             offset, remaining = piece.offset, piece.length
             while remaining:
                 count = min(self._sendfile_size(), remaining)
                 try:
+                    # No fallback: asyncio's would seek and read the shared file object.
                     n = await self._bounded(
-                        loop.sendfile(transport, f, offset, count, fallback=True), "sendfile"
+                        loop.sendfile(transport, f, offset, count, fallback=False), "sendfile"
                     )
-                except NotImplementedError:
+                except (NotImplementedError, asyncio.SendfileNotAvailableError):
                     self._sendfile = False
                     tail = dataclasses.replace(piece, offset=offset, length=remaining)
                     for data in read_slice(tail, self.limits.chunk_size):
@@ -196,6 +216,17 @@ class BodyWriter:
                 offset += n
                 remaining -= n
                 self._count(n)
+
+    @contextlib.asynccontextmanager
+    async def _open(self, piece: FileSlice) -> AsyncIterator[BinaryIO]:
+        """The file through the shared pool (``server.handles``), or a private descriptor."""
+        if self.files is not None:
+            async with self.files.open(piece) as f:
+                yield f
+            return
+        with open(piece.path, "rb") as f:
+            piece.verify(os.fstat(f.fileno()))
+            yield f
 
     def _sendfile_size(self) -> int:
         """Bytes for the next sendfile call: what the client reads in stall_timeout / 4."""

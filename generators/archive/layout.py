@@ -38,7 +38,7 @@ from __future__ import annotations
 import hashlib
 from array import array
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from . import records as R
@@ -312,6 +312,55 @@ class ArchiveLayout:
             self._render(i, self.source(i))
         return self._crcs[i]
 
+    def producer(self, i: int) -> ProducerSource | None:
+        """Entry i's producer, or None when its bytes exist already (file or memory)."""
+        if self._flags[i] & _KIND_MASK != _PRODUCER:
+            return None
+        src = self.source(i)
+        assert isinstance(src, ProducerSource)
+        return src
+
+    def crc_known(self, i: int) -> bool:
+        return bool(self._flags[i] & _KNOWN)
+
+    def learn_crc(self, i: int, crc: int) -> None:
+        """Record a CRC computed elsewhere (a render worker), so no window renders for it."""
+        self._crcs[i] = crc
+        self._flags[i] |= _KNOWN
+
+    def needs(self, start: int, end: int) -> tuple[list[int], list[int]]:
+        """Producers the window ``[start, end)`` would render: (bodies, unknown CRCs).
+
+        ``bodies`` are the producers whose body overlaps the window; ``crcs``
+        the other producers whose local or central header lies in the window
+        and whose CRC is not known yet. Rendering both ahead (off the event
+        loop) and passing the bodies to ``pieces`` means iterating the window
+        renders nothing.
+        """
+        bodies: list[int] = []
+        crcs: list[int] = []
+        n = len(self)
+        cd_off = self.central_offset
+        flags = self._flags
+        if start < min(end, cd_off):
+            i = bisect_right(self._local, start, 0, n) - 1
+            while i < n and self._local[i] < end:
+                if flags[i] & _KIND_MASK == _PRODUCER:
+                    body_lo = self._local[i] + self._local_header_len(i)
+                    if start < self._local[i + 1] and end > body_lo:
+                        bodies.append(i)
+                    elif not flags[i] & _KNOWN:
+                        crcs.append(i)
+                i += 1
+        if start < cd_off + self.central_size and end > cd_off:
+            j = max(bisect_right(self._central, max(start, cd_off) - cd_off, 0, n) - 1, 0)
+            seen = set(bodies)
+            while j < n and cd_off + self._central[j] < end:
+                if flags[j] & _KIND_MASK == _PRODUCER and not flags[j] & _KNOWN and j not in seen:
+                    crcs.append(j)
+                j += 1
+        return bodies, crcs
+
     def _render(self, i: int, src: Source) -> bytes:
         assert isinstance(src, ProducerSource)
         data = src.render()
@@ -424,8 +473,13 @@ class ArchiveLayout:
         for pos in range(lo, hi, step):
             yield view[pos : min(pos + step, hi)]
 
-    def pieces(self, start: int = 0, end: int | None = None) -> Iterator[Piece]:
+    def pieces(
+        self, start: int = 0, end: int | None = None, bodies: Mapping[int, bytes] | None = None
+    ) -> Iterator[Piece]:
         """Yield exactly the bytes of the archive window ``[start, end)``.
+
+        ``bodies`` holds producers' bytes rendered ahead (see ``needs``), by
+        entry index; a producer found there is not rendered again.
 
         Buffers are at most ``chunk_size`` long; file bodies come as one
         ``FileSlice`` per entry (the I/O layer chunks its sendfile calls).
@@ -445,7 +499,7 @@ class ArchiveLayout:
         if start < cd_off:
             i = bisect_right(self._local, start, 0, n) - 1
             while i < n and self._local[i] < end:
-                yield from self._entry_pieces(i, start, end)
+                yield from self._entry_pieces(i, start, end, bodies)
                 i += 1
         cd_end = cd_off + self.central_size
         if start < cd_end and end > cd_off:
@@ -454,7 +508,9 @@ class ArchiveLayout:
             tail = self._tail()
             yield from self._split(tail[max(start, cd_end) - cd_end : end - cd_end])
 
-    def _entry_pieces(self, i: int, start: int, end: int) -> Iterator[Piece]:
+    def _entry_pieces(
+        self, i: int, start: int, end: int, bodies: Mapping[int, bytes] | None = None
+    ) -> Iterator[Piece]:
         lo = self._local[i]
         hi = self._local[i + 1]
         body_lo = lo + self._local_header_len(i)
@@ -469,7 +525,11 @@ class ArchiveLayout:
         elif kind == _PRODUCER and (body_wanted or not self._flags[i] & _KNOWN):
             # For its body, or for the header's CRC; a header-only window
             # whose CRC is already known renders nothing.
-            data = self._render(i, self.source(i))
+            data = bodies.get(i) if bodies is not None else None
+            if data is None:
+                data = self._render(i, self.source(i))
+            elif not self._flags[i] & _KNOWN:
+                self.learn_crc(i, crc32(data))
         if start < body_lo:
             header = self._local_header(i, self.crc(i))
             yield from self._split(header[max(start - lo, 0) : min(end, body_lo) - lo])

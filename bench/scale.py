@@ -1,0 +1,486 @@
+"""Scale: 10,000 slow and stalled downloads in 2 GiB, a fast client beside them, no loop stall.
+
+Run: ``python bench/scale.py --clients 10000`` (``make bench`` runs a smaller,
+time-capped ``--clients 2000``). ``--server-root DIR`` runs the server from
+another checkout (e.g. ``git archive fdddb41 | tar -x -C DIR``) for a
+before/after comparison of the lag phases; ``--phases`` picks a subset.
+
+What it measures, and why (issue 10):
+
+- ``hold``: ``--clients`` downloads of the reference plan held at once, half
+  reading at 16 KiB/s and half stalled after their first 4 KiB, from a few
+  client processes (sockets with 4 KiB receive buffers; each process stays
+  under the 20,000 descriptor limit). Reported: how many got 200 and are
+  receiving, how many got 503, the server's RSS (its render workers
+  separately) and the kernel memory of the server's own sockets (``ss -tm``
+  on its port: receive + send queue + forward allocation).
+- ``fast``: one client downloads the reference plan from planstream and from
+  aiohttp ``FileResponse`` (``peer_fileresponse.py``, the same bytes
+  prebuilt), alternating, median of ``--fast-rounds``; once with no load and
+  once while the ``hold`` clients are held. The ratio is what counts.
+- ``lag``: on a fresh server, at once: 8 parallel Range segments of a
+  never-downloaded 52-week plan, 5 creations of the largest plan with new
+  names, 100 fast downloads of the reference plan (10 at a time). Reported:
+  the server's own loop-lag and GC-pause maxima from ``/metrics`` (wall and
+  less run-queue wait) and a ``/healthz`` asked every 10 ms by this process.
+- ``ttfb``: time to the first body byte of the last 200 KB of a
+  never-downloaded 52-week plan.
+
+The machine is shared: read ratios, and the run-queue-free figures for the
+server's own stalls. Everything binds to 127.0.0.1 and is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+import compare  # noqa: E402  (bench scripts share the reference plan and helpers)
+
+HOST = "127.0.0.1"
+PY = sys.executable
+BIG = dict(compare.REFERENCE_PLAN, weeks=52, lessons_per_week=7, exercises_per_lesson=10)
+TAIL = 200_000
+PER_PROCESS = 2500  # client connections per client process
+
+
+# -- client process ------------------------------------------------------------------
+
+
+async def _hold_one(port: int, path: str, slow: bool, rate: int, st: dict[str, int]) -> None:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    try:
+        await asyncio.get_running_loop().sock_connect(sock, (HOST, port))
+        reader, writer = await asyncio.open_connection(sock=sock, limit=8192)
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 120)
+    except (TimeoutError, OSError, asyncio.IncompleteReadError):
+        st["errors"] += 1
+        sock.close()
+        return
+    status = int(head.split()[1])
+    if status != 200:
+        st["rejected" if status == 503 else "errors"] += 1
+        writer.close()
+        return
+    st["ok"] += 1
+    got = 0
+    try:
+        while got < 4096:
+            data = await reader.read(4096 - got)
+            if not data:
+                raise ConnectionError
+            got += len(data)
+        st["receiving"] += 1
+        if not slow:
+            await asyncio.sleep(1e6)
+        t0 = time.monotonic()
+        while True:
+            data = await reader.read(4096)
+            if not data:
+                raise ConnectionError
+            got += len(data)
+            ahead = got / rate - (time.monotonic() - t0)
+            if ahead > 0:
+                await asyncio.sleep(ahead)
+    except (OSError, ConnectionError):
+        st["lost"] += 1
+
+
+async def _client_main(port: int, path: str, count: int, first: int, rate: int) -> None:
+    st = {"ok": 0, "receiving": 0, "rejected": 0, "errors": 0, "lost": 0}
+    tasks = []
+    for k in range(count):
+        slow = (first + k) % 2 == 0
+        tasks.append(asyncio.ensure_future(_hold_one(port, path, slow, rate, st)))
+        if k % 100 == 99:
+            await asyncio.sleep(0.05)  # pace the connects: the listen backlog is finite
+    while True:
+        print(json.dumps(st), flush=True)
+        await asyncio.sleep(1.0)
+
+
+# -- measuring the server ------------------------------------------------------------
+
+
+SKMEM = re.compile(r"skmem:\(r(\d+),rb\d+,t\d+,tb\d+,f(\d+),w(\d+)")
+
+
+def server_socket_memory(port: int) -> tuple[int, int]:
+    """(sockets, bytes) of kernel memory held by the server's side of its connections."""
+    out = subprocess.run(
+        ["ss", "-tmnH", "state", "established", f"( sport = :{port} )"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    total = n = 0
+    for m in SKMEM.finditer(out):
+        total += int(m.group(1)) + int(m.group(2)) + int(m.group(3))
+        n += 1
+    return n, total
+
+
+def metrics(base: str) -> dict[str, float]:
+    with urllib.request.urlopen(base + "/metrics", timeout=30) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#") and " " in line:
+            k, v = line.rsplit(" ", 1)
+            with contextlib.suppress(ValueError):
+                out[k] = float(v)
+    return out
+
+
+@dataclass
+class Proc:
+    argv: list[str]
+    cwd: Path
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, port: int, log: Path) -> None:
+        env = dict(os.environ, **self.env)
+        self.proc = subprocess.Popen(
+            self.argv, cwd=self.cwd, env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb")
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                socket.create_connection((HOST, port), 0.5).close()
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.argv[:3]} exited: {log.read_text()[-2000:]}")
+            time.sleep(0.2)
+        raise RuntimeError("server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def planstream(root: Path, library: Path, port: int) -> Proc:
+    argv = [PY, "-m", "server", "--host", HOST, "--port", str(port), "--library", str(library)]
+    argv += ["--secret", "bench-secret-not-for-production", "--stall-timeout", "900s"]
+    argv += ["--min-rate", "1", "--max-per-client", "100000", "--queue-timeout", "30s"]
+    return Proc(argv, root, {"PYTHONPATH": str(root)})
+
+
+def fast_download(base: str, path: str) -> float:
+    """Bytes/s of one download read as fast as possible."""
+    t = time.perf_counter()
+    n = 0
+    with urllib.request.urlopen(base + path, timeout=300) as r:
+        while block := r.read(1 << 20):
+            n += len(block)
+    return n / (time.perf_counter() - t)
+
+
+def fast_pair(ps: str, ps_path: str, fr: str, fr_path: str, rounds: int) -> dict[str, float]:
+    a, b = [], []
+    for k in range(rounds):
+        order = [(a, ps, ps_path), (b, fr, fr_path)]
+        for out, base, path in order if k % 2 == 0 else order[::-1]:
+            out.append(fast_download(base, path))
+    pa, fb = statistics.median(a), statistics.median(b)
+    return {"planstream_MBps": pa / 1e6, "fileresponse_MBps": fb / 1e6, "ratio": pa / fb}
+
+
+# -- phases --------------------------------------------------------------------------
+
+
+def post(base: str, plan: dict[str, Any]) -> dict[str, Any]:
+    return compare.http_post_json(base + "/api/plans", plan, timeout=300)
+
+
+def path_of(url: str) -> str:
+    return "/" + url.split("/", 3)[3] if url.startswith("http") else url
+
+
+KEYS = ("ok", "receiving", "rejected", "errors", "lost")
+
+
+def _sum(state: dict[int, dict[str, int]]) -> dict[str, int]:
+    return {k: sum(s[k] for s in state.values()) for k in KEYS}
+
+
+def _children_rss(srv: Proc) -> int:
+    """RSS of the server's render workers and forkserver (they are memory it uses too)."""
+    assert srv.proc is not None
+    return sum(p.memory_info().rss for p in psutil.Process(srv.proc.pid).children(recursive=True))
+
+
+def hold_phase(args: argparse.Namespace, srv: Proc, base: str, port: int, fr: str) -> dict:
+    ref = path_of(post(base, compare.REFERENCE_PLAN)["download_url"])
+    clients = []
+    for first in range(0, args.clients, PER_PROCESS):
+        count = min(PER_PROCESS, args.clients - first)
+        argv = [PY, __file__, "--as-client", str(port), ref, str(count), str(first)]
+        clients.append(subprocess.Popen(argv, stdout=subprocess.PIPE, text=True))
+    state: dict[int, dict[str, int]] = {}
+    deadline = time.monotonic() + args.hold_timeout
+    peak_rss = peak_kernel = 0
+    try:
+        while time.monotonic() < deadline:
+            for i, c in enumerate(clients):
+                line = c.stdout.readline() if c.stdout else ""
+                if line:
+                    state[i] = json.loads(line)
+            total = {
+                k: sum(s[k] for s in state.values())
+                for k in ("ok", "receiving", "rejected", "errors", "lost")
+            }
+            done = total["receiving"] + total["rejected"] + total["errors"] + total["lost"]
+            if done >= args.clients:
+                break
+        time.sleep(3)
+        samples = []
+        for _ in range(3):
+            rss = psutil.Process(srv.proc.pid).memory_info().rss  # type: ignore[union-attr]
+            workers = sum(
+                p.memory_info().rss for p in psutil.Process(srv.proc.pid).children(recursive=True)
+            )  # type: ignore[union-attr]
+            socks, kernel = server_socket_memory(port)
+            samples.append((rss, workers, socks, kernel))
+            peak_rss, peak_kernel = max(peak_rss, rss), max(peak_kernel, kernel)
+            time.sleep(1)
+        for i, c in enumerate(clients):
+            line = c.stdout.readline() if c.stdout else ""
+            if line:
+                state[i] = json.loads(line)
+        total = {
+            k: sum(s[k] for s in state.values())
+            for k in ("ok", "receiving", "rejected", "errors", "lost")
+        }
+        m = metrics(base)
+        loaded = fast_pair(base, ref, fr, "/api/plans/x.zip", args.fast_rounds)
+        rss, workers, socks, kernel = samples[-1]
+        return {
+            "clients": args.clients,
+            **total,
+            "server_sockets": socks,
+            "server_rss_MiB": rss / 2**20,
+            "render_workers_rss_MiB": workers / 2**20,
+            "server_kernel_tcp_MiB": kernel / 2**20,
+            "rss_plus_kernel_MiB": (peak_rss + peak_kernel) / 2**20,
+            "rss_plus_workers_plus_kernel_MiB": (peak_rss + workers + peak_kernel) / 2**20,
+            "slots": m.get("planstream_slots"),
+            "fast_under_load": loaded,
+        }
+    finally:
+        for c in clients:
+            c.kill()
+            c.wait()
+
+
+async def _probe(base: str, stop: asyncio.Event) -> float:
+    """Worst /healthz latency from when it was due (every 10 ms), from this process."""
+    import aiohttp
+
+    worst = 0.0
+    loop = asyncio.get_running_loop()
+    async with aiohttp.ClientSession() as s:
+        due = loop.time()
+        while not stop.is_set():
+            due += 0.01
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            async with s.get(base + "/healthz") as r:
+                await r.read()
+            worst = max(worst, loop.time() - due)
+            due = max(due, loop.time())
+    return worst
+
+
+async def _lag_mix(base: str, ref: str) -> dict[str, Any]:
+    import aiohttp
+
+    stop = asyncio.Event()
+    probe = asyncio.ensure_future(_probe(base, stop))
+    await asyncio.sleep(0.5)
+    t0 = time.perf_counter()
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=900)) as s:
+        async with s.post(base + "/api/plans", json=dict(BIG, name="分段下载")) as r:
+            meta = await r.json()
+        seg_url, size = base + path_of(meta["download_url"]), meta["size"]
+        cuts = [size * k // 8 for k in range(9)]
+
+        async def segment(k: int) -> int:
+            hdr = {"Range": f"bytes={cuts[k]}-{cuts[k + 1] - 1}"}
+            async with s.get(seg_url, headers=hdr) as r:
+                return len(await r.read())
+
+        async def create(k: int) -> int:
+            async with s.post(base + "/api/plans", json=dict(BIG, name=f"新计划{k}")) as r:
+                return r.status
+
+        sem = asyncio.Semaphore(10)
+
+        async def fast() -> int:
+            async with sem, s.get(base + ref) as r:
+                n = 0
+                async for block in r.content.iter_chunked(1 << 20):
+                    n += len(block)
+                return n
+
+        results = await asyncio.gather(
+            *(segment(k) for k in range(8)),
+            *(create(k) for k in range(5)),
+            *(fast() for _ in range(100)),
+        )
+    took = time.perf_counter() - t0
+    stop.set()
+    worst = await probe
+    return {
+        "segments_ok": sum(results[:8]) == size,
+        "creations": results[8:13],
+        "fast_ok": sum(1 for n in results[13:] if n > 0),
+        "seconds": took,
+        "healthz_worst_ms": worst * 1e3,
+    }
+
+
+def lag_phase(base: str) -> dict[str, Any]:
+    ref = path_of(post(base, compare.REFERENCE_PLAN)["download_url"])
+    fast_download(base, ref)  # warm: the reference plan's documents are cached, as in production
+    before = metrics(base)
+    out = asyncio.run(_lag_mix(base, ref))
+    m = metrics(base)
+    out["loop_lag_max_ms"] = m.get("planstream_event_loop_lag_max_seconds", float("nan")) * 1e3
+    own = m.get("planstream_event_loop_own_lag_max_seconds")
+    out["loop_own_lag_max_ms"] = own * 1e3 if own is not None else None
+    out["gc_pause_max_ms"] = m.get("planstream_gc_pause_max_seconds", float("nan")) * 1e3
+    gown = m.get("planstream_gc_own_pause_max_seconds")
+    out["gc_own_pause_max_ms"] = gown * 1e3 if gown is not None else None
+    out["lag_max_before_mix_ms"] = before.get("planstream_event_loop_lag_max_seconds", 0) * 1e3
+    return out
+
+
+def ttfb_phase(base: str) -> dict[str, Any]:
+    meta = post(base, dict(BIG, name="尾部窗口"))
+    size = meta["size"]
+    req = urllib.request.Request(
+        base + path_of(meta["download_url"]), headers={"Range": f"bytes={size - TAIL}-"}
+    )
+    t = time.perf_counter()
+    with urllib.request.urlopen(req, timeout=300) as r:
+        r.read(1)
+        first = time.perf_counter() - t
+        rest = 1 + len(r.read())
+    return {"tail_ttfb_s": first, "tail_bytes": rest}
+
+
+# -- main ----------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    p.add_argument("--clients", type=int, default=10_000)
+    p.add_argument("--rate", type=int, default=16 * 1024, help="bytes/s of each slow client")
+    p.add_argument("--fast-rounds", type=int, default=3)
+    p.add_argument("--hold-timeout", type=float, default=300)
+    p.add_argument("--phases", default="fast,hold,lag,ttfb")
+    p.add_argument("--server-root", type=Path, default=compare.REPO)
+    p.add_argument("--out", type=Path, help="write the report here as JSON")
+    p.add_argument("--as-client", nargs=4, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.as_client:
+        port, path, count, first = args.as_client
+        compare_nofile()
+        asyncio.run(_client_main(int(port), path, int(count), int(first), args.rate))
+        return 0
+    compare_nofile()
+    phases = set(args.phases.split(","))
+    report: dict[str, Any] = {"command": " ".join(sys.argv), "server_root": str(args.server_root)}
+    procs: list[Proc] = []
+    with tempfile.TemporaryDirectory(prefix="planstream-scale-") as tmp:
+        try:
+            paths, _, _ = compare.prepare(Path(tmp), 3)
+            fr_port = compare.free_port()
+            fr = Proc(
+                [
+                    PY,
+                    str(BENCH / "peer_fileresponse.py"),
+                    "--port",
+                    str(fr_port),
+                    "--archive",
+                    str(paths.archive),
+                ],
+                BENCH,
+            )
+            fr.start(fr_port, paths.logs / "fileresponse.log")
+            procs.append(fr)
+            frb = f"http://{HOST}:{fr_port}"
+            if phases & {"fast", "hold"}:
+                port = compare.free_port()
+                srv = planstream(args.server_root, paths.library, port)
+                srv.start(port, paths.logs / "planstream.log")
+                procs.append(srv)
+                base = f"http://{HOST}:{port}"
+                ref = path_of(post(base, compare.REFERENCE_PLAN)["download_url"])
+                fast_download(base, ref)
+                if "fast" in phases:
+                    report["fast_no_load"] = fast_pair(
+                        base, ref, frb, "/api/plans/x.zip", args.fast_rounds
+                    )
+                    print("fast, no load:", report["fast_no_load"], flush=True)
+                if "hold" in phases:
+                    report["hold"] = hold_phase(args, srv, base, port, frb)
+                    print("hold:", report["hold"], flush=True)
+                srv.stop()
+            for name, fn in (("lag", lag_phase), ("ttfb", ttfb_phase)):
+                if name in phases:
+                    port = compare.free_port()
+                    srv = planstream(args.server_root, paths.library, port)
+                    srv.start(port, paths.logs / f"planstream-{name}.log")
+                    procs.append(srv)
+                    report[name] = fn(f"http://{HOST}:{port}")
+                    print(f"{name}:", report[name], flush=True)
+                    srv.stop()
+        finally:
+            for proc in procs:
+                proc.stop()
+    text = json.dumps(report, indent=2, ensure_ascii=False)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    return 0
+
+
+def compare_nofile() -> None:
+    import resource
+
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Material files opened through one shared, bounded pool of descriptors.
+
+Why: every running download holds a socket, and the ``nofile`` limit (here
+20,000 hard, 16,384 on many hosts) must hold 10,000 of them. A download that
+opened its own descriptor for the material it is sending would need two at
+times, and a slot would have to reserve both. Instead a material file is
+open only while some download is sending it, and one descriptor serves every
+download sending that file at once: ``sendfile`` is given explicit offsets,
+so the file position is never shared state. At most ``max_open`` files are
+open in all (``admission.FD_POOL``, counted once in the descriptor budget);
+an idle descriptor is kept for reuse until the room is needed, and a
+download that finds the pool full of busy files waits for one (FIFO).
+
+A descriptor is reused only for the same file: the path is re-``stat``-ed on
+every acquire and must still be the open inode and the indexed file
+(``FileSlice.verify``: inode, size, mtime, ctime), so a replaced or changed
+file is never sent from a stale descriptor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from aiohttp import web
+
+from generators.archive import FileSlice, SourceChanged
+
+from .admission import FD_POOL
+
+
+@dataclass
+class _Handle:
+    file: BinaryIO
+    ino: tuple[int, int]  # (st_dev, st_ino) of the open file
+    users: int = 0
+
+
+class FilePool:
+    """Shared descriptors for material files: at most ``max_open`` open at once."""
+
+    def __init__(self, max_open: int = FD_POOL) -> None:
+        if max_open < 1:
+            raise ValueError("max_open must be at least 1")
+        self.max_open = max_open
+        self.opened = 0  # descriptors opened since start (a reuse opens none)
+        self.peak = 0
+        self._busy: dict[str, list[_Handle]] = {}
+        self._idle: OrderedDict[str, _Handle] = OrderedDict()
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def open_now(self) -> int:
+        return len(self._idle) + sum(len(v) for v in self._busy.values())
+
+    @contextlib.asynccontextmanager
+    async def open(self, piece: FileSlice) -> AsyncIterator[BinaryIO]:
+        """The open file of ``piece``, shared; SourceChanged if it is not the indexed file."""
+        handle = await self._acquire(piece)
+        try:
+            yield handle.file
+        finally:
+            self._release(piece.path, handle)
+
+    async def _acquire(self, piece: FileSlice) -> _Handle:
+        st = _stat(piece)
+        ino = (st.st_dev, st.st_ino)
+        while True:
+            for handle in self._busy.get(piece.path, ()):
+                if handle.ino == ino:
+                    handle.users += 1
+                    return handle
+            idle = self._idle.pop(piece.path, None)
+            if idle is not None:
+                if idle.ino == ino:
+                    idle.users = 1
+                    self._busy.setdefault(piece.path, []).append(idle)
+                    return idle
+                idle.file.close()  # the path is another file now
+            if self.open_now < self.max_open or self._close_idle():
+                return self._open(piece, ino)
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(fut)
+            try:
+                await fut
+            finally:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(fut)
+            st = _stat(piece)
+            ino = (st.st_dev, st.st_ino)
+
+    def _open(self, piece: FileSlice, ino: tuple[int, int]) -> _Handle:
+        f = open(piece.path, "rb")  # noqa: SIM115 - closed by _release / _close_idle
+        st = os.fstat(f.fileno())
+        try:
+            piece.verify(st)
+            if (st.st_dev, st.st_ino) != ino:
+                raise SourceChanged(piece.path, "replaced while it was being opened")
+        except SourceChanged:
+            f.close()
+            raise
+        handle = _Handle(f, ino, users=1)
+        self._busy.setdefault(piece.path, []).append(handle)
+        self.opened += 1
+        self.peak = max(self.peak, self.open_now)
+        return handle
+
+    def _close_idle(self) -> bool:
+        """Close the least recently used idle descriptor to make room; False if none is idle."""
+        if not self._idle:
+            return False
+        _, handle = self._idle.popitem(last=False)
+        handle.file.close()
+        return True
+
+    def _release(self, path: str, handle: _Handle) -> None:
+        handle.users -= 1
+        if handle.users:
+            return
+        busy = self._busy[path]
+        busy.remove(handle)
+        if not busy:
+            del self._busy[path]
+        if self._waiters or path in self._idle:
+            handle.file.close()  # someone needs the room (or a newer one is idle already)
+        else:
+            self._idle[path] = handle
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                break
+
+    def close(self) -> None:
+        while self._close_idle():
+            pass
+
+
+def _stat(piece: FileSlice) -> os.stat_result:
+    try:
+        st = os.stat(piece.path)
+    except OSError as exc:
+        raise SourceChanged(piece.path, f"cannot stat: {exc.strerror}") from exc
+    piece.verify(st)  # inode, size, mtime and ctime of the index
+    return st
+
+
+FILE_POOL: web.AppKey[FilePool] = web.AppKey("planstream_file_pool", FilePool)
