@@ -34,8 +34,9 @@ from urllib.parse import quote
 
 from generators.archive.names import sanitize_component
 from generators.dimensions import DIMENSIONS, LANGS, dimension_description, dimension_name
+from generators.homework import homework_index
 from generators.norms import YOUNG_MAX_AGE, digit_span_typical, schulte_check
-from generators.plan import Exercise, Lesson, Plan, dimension_weights, exercises_per_lesson
+from generators.plan import Exercise, Lesson, Plan, exercises_per_lesson
 from generators.texts import plural, section, text
 from generators.worksheets import REGISTRY
 from generators.worksheets.base import Doc, ExerciseSpec, WorksheetKind
@@ -335,15 +336,11 @@ def _timeline(
 
 
 def _homework(plan: Plan, lesson: Lesson, texts: list[_ExerciseText], t: Mapping[str, str]) -> str:
-    """One exercise to repeat at home: the weakest dimension's, or a rotating one."""
-    if lesson.is_retest:
+    """The homework: a fresh sheet of one exercise's kind (``generators.homework``)."""
+    pick = homework_index(plan, lesson)
+    if pick is None:
         return t["homework_retest"]
     exercises = lesson.exercises
-    if plan.request.mode == "assessment":
-        weights = dict(zip(DIMENSIONS, dimension_weights(plan.request), strict=True))
-        pick = max(range(len(exercises)), key=lambda i: (weights[exercises[i].dimension], -i))
-    else:
-        pick = (lesson.index - 1) % len(exercises)
     text = texts[pick]
     return t["homework_text"].format(n=exercises[pick].number, title=text.title, m=text.minutes)
 
