@@ -456,7 +456,7 @@ def build_plan(req: PlanRequest, registry: AnyRegistry = REGISTRY) -> Plan:
     per_week = req.lessons_per_week
     per_lesson = exercises_per_lesson(req)
     weights = dimension_weights(req)
-    retests = retest_indexes(req.weeks, per_week, per_lesson) if req.mode == "assessment" else ()
+    retests = retest_indexes(req.weeks, per_week, per_lesson)  # both modes: a class is measured too
     offsets = day_offsets(per_week)
 
     so_far = [0] * _N

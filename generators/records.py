@@ -24,6 +24,7 @@ import functools
 import html
 from collections.abc import Callable, Mapping
 
+from generators.classmode import CLASS_SIZE, is_class, measured
 from generators.dimensions import dimension_description, dimension_name
 from generators.homework import homework_exercise, homework_folder
 from generators.lessons import lesson_folder
@@ -260,6 +261,34 @@ def _materials_parts(plan: Plan, centre: str) -> list[str]:
     return parts
 
 
+# -- class assessment record ------------------------------------------------------------------
+
+
+def _class_record_parts(plan: Plan, centre: str) -> list[str]:
+    """For a class: the baseline and each retest, a row per child, a column per exercise."""
+    req = plan.request
+    lang = req.lang
+    t = section(lang, "records")
+    c = section(lang, "class")
+    title = c["record_title"].format(name=_esc(req.name))
+    parts = [
+        _head(t, title, landscape=True),
+        f'<h1>{title}</h1><p class="meta">{c["record_how"]}</p>',
+    ]
+    for lesson in measured(plan):
+        number = t["lesson_n"].format(n=lesson.index, week=lesson.week)
+        heads = "".join(f"<th>{ex.number}. {_title(ex.kind, lang)}</th>" for ex in lesson.exercises)
+        parts.append(
+            f'<section class="week"><h2>{number}{_tag(plan, lesson, t)} · {_date(lesson, t)}</h2>'
+            f'<table class="rec"><thead><tr><th>{c["child"]}</th>{heads}</tr></thead><tbody>'
+        )
+        row = "<tr><td></td>" + "<td></td>" * len(lesson.exercises) + "</tr>"
+        parts.extend(row for _ in range(CLASS_SIZE))
+        parts.append("</tbody></table></section>")
+    parts.append(_foot(t, centre))
+    return parts
+
+
 # -- documents -----------------------------------------------------------------------------------
 
 _BUILDERS: dict[str, Callable[[Plan, str], list[str]]] = {
@@ -267,6 +296,7 @@ _BUILDERS: dict[str, Callable[[Plan, str], list[str]]] = {
     "parent_doc": _parent_parts,
     "reward_doc": _reward_parts,
     "materials_doc": _materials_parts,
+    "class_record_doc": _class_record_parts,
 }
 
 
@@ -278,9 +308,16 @@ def _render(build: Callable[[Plan, str], list[str]], plan: Plan, centre: str, si
 
 
 def record_docs(plan: Plan, centre: str = "") -> list[tuple[str, Doc]]:
-    """``(file name, Doc)`` of the four documents, sizes known, nothing kept rendered."""
+    """``(file name, Doc)`` of the documents, sizes known, nothing kept rendered.
+
+    The four of ``RECORD_DOCS``, and for a class plan with a baseline the
+    class assessment record (``classmode``).
+    """
+    keys = list(RECORD_DOCS)
+    if is_class(plan) and measured(plan):
+        keys.append("class_record_doc")
     out = []
-    for key in RECORD_DOCS:
+    for key in keys:
         build = _BUILDERS[key]
         size = len("".join(build(plan, centre)).encode("utf-8"))
         doc = Doc(size, functools.partial(_render, build, plan, centre, size), ext="html")

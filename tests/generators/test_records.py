@@ -109,14 +109,7 @@ def plan_of(mode: str = "assessment", lang: str = "zh", weeks: int = 4, age: int
 
 
 def docs_of(plan: Plan, centre: str = "") -> dict[str, Doc]:
-    return {
-        text(plan.request.lang, f"names.{k}"): d
-        for k, d in zip(
-            ("record_doc", "parent_doc", "reward_doc", "materials_doc"),
-            (d for _, d in record_docs(plan, centre)),
-            strict=True,
-        )
-    }
+    return dict(record_docs(plan, centre))
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
