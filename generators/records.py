@@ -44,8 +44,7 @@ _COLOUR_SHEETS = frozenset({"stroop", "spot_difference"})
 
 _CSS = (
     "@page{size:A4;margin:12mm}"
-    "body{font-family:'PingFang SC','Microsoft YaHei','Noto Sans CJK SC','Helvetica Neue',"
-    "Arial,sans-serif;color:#222;line-height:1.5;font-size:10.5pt;margin:0 auto;max-width:186mm}"
+    "body{color:#222;line-height:1.5;font-size:10.5pt;margin:0 auto;max-width:186mm}"
     "h1{font-size:17pt;margin:0 0 2pt}h2{font-size:12.5pt;margin:12pt 0 5pt;"
     "border-bottom:1px solid #bbb}table{border-collapse:collapse;width:100%}"
     "th,td{border:1px solid #999;padding:2pt 4pt;text-align:left;vertical-align:top}"
@@ -61,6 +60,15 @@ _CSS = (
     "@media print{body{max-width:none}thead{display:table-header-group}"
     "tr{break-inside:avoid;page-break-inside:avoid}}"
 )
+
+
+_FONTS = {
+    "zh": "'PingFang SC','Microsoft YaHei','Noto Sans CJK SC','Helvetica Neue',Arial,sans-serif",
+    "en": "'Helvetica Neue',Arial,'Liberation Sans','Noto Sans','PingFang SC',"
+    "'Microsoft YaHei','Noto Sans CJK SC',sans-serif",
+}
+"""Font stacks as in the lesson plans: Latin first for English (quotes and dashes
+are not drawn full-width), CJK after it for the names."""
 
 
 def _esc(value: str) -> str:
@@ -81,12 +89,13 @@ def needs_colour(kind: object, spec: ExerciseSpec) -> bool:
     return getattr(kind, "name", "") in _COLOUR_SHEETS
 
 
-def _head(t: Mapping[str, str], title: str, landscape: bool = False) -> str:
+def _head(t: Mapping[str, str], title: str, lang: str, landscape: bool = False) -> str:
     page = "@page{size:A4 landscape;margin:10mm}body{max-width:none}" if landscape else ""
     return (
         f'<!DOCTYPE html>\n<html lang="{t["html_lang"]}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{title}</title><style>{_CSS}{page}</style></head><body>"
+        f"<title>{title}</title><style>body{{font-family:{_FONTS[lang]}}}"
+        f"{_CSS}{page}</style></head><body>"
     )
 
 
@@ -122,7 +131,7 @@ def _record_parts(plan: Plan, centre: str) -> list[str]:
     width = max((len(ls.exercises) for ls in plan.lessons), default=0)
     heads = "".join(f"<th>{t['ex_n'].format(n=i)}</th>" for i in range(1, width + 1))
     parts = [
-        _head(t, title, landscape=True),
+        _head(t, title, req.lang, landscape=True),
         f'<h1>{title}</h1><p class="meta">{t["record_how"]}</p>',
         f'<table class="rec"><thead><tr><th>{t["lesson"]}</th><th>{t["date"]}</th>{heads}'
         f"<th>{t['note']}</th></tr></thead><tbody>",
@@ -152,7 +161,7 @@ def _parent_parts(plan: Plan, centre: str) -> list[str]:
     lang = req.lang
     t = section(lang, "records")
     title = t["parent_title"].format(name=_esc(req.name))
-    parts = [_head(t, title), f'<h1>{title}</h1><p class="meta">{t["parent_intro"]}</p>']
+    parts = [_head(t, title, req.lang), f'<h1>{title}</h1><p class="meta">{t["parent_intro"]}</p>']
     home = _esc(homework_folder(lang))
     for week, lessons in plan.by_week():
         dims = dict.fromkeys(e.dimension for ls in lessons for e in ls.exercises)
@@ -196,7 +205,7 @@ def _reward_parts(plan: Plan, centre: str) -> list[str]:
     t = section(req.lang, "records")
     name = _esc(req.name)
     title = t["reward_title"].format(name=name)
-    parts = [_head(t, title), f'<h1>{title}</h1><p class="meta">{t["reward_how"]}</p>']
+    parts = [_head(t, title, req.lang), f'<h1>{title}</h1><p class="meta">{t["reward_how"]}</p>']
     parts.append('<div class="stars">')
     for lesson in plan.lessons:
         number = t["lesson_n"].format(n=lesson.index, week=lesson.week)
@@ -228,7 +237,7 @@ def _materials_parts(plan: Plan, centre: str) -> list[str]:
         items.append(t["need_crayons"])
     if "visual_memory" in kinds:
         items.append(t["need_cover"])
-    parts = [_head(t, title), f"<h1>{title}</h1><h2>{t['need']}</h2><ul>"]
+    parts = [_head(t, title, req.lang), f"<h1>{title}</h1><h2>{t['need']}</h2><ul>"]
     parts.extend(f"<li>{item}</li>" for item in items)
     group = t["class_note"] if req.mode == "focus" else t["child_note"]
     parts.append(f'</ul><p class="note">{group}</p><h2>{t["copies"]}</h2>')
@@ -272,7 +281,7 @@ def _class_record_parts(plan: Plan, centre: str) -> list[str]:
     c = section(lang, "class")
     title = c["record_title"].format(name=_esc(req.name))
     parts = [
-        _head(t, title, landscape=True),
+        _head(t, title, req.lang, landscape=True),
         f'<h1>{title}</h1><p class="meta">{c["record_how"]}</p>',
     ]
     for lesson in measured(plan):

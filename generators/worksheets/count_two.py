@@ -145,7 +145,7 @@ class CountTwo(Kind):
         return 2 + rows * cols // 30
 
     def instructions(self, spec: ExerciseSpec) -> str:
-        return text(spec.lang, "kind.count_two.instructions")
+        return self.young_text(spec, "instructions")
 
     def how_to_run(self, spec: ExerciseSpec) -> str:
         return text(spec.lang, "kind.count_two.how_to_run")
