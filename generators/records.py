@@ -28,7 +28,7 @@ from generators.classmode import CLASS_SIZE, is_class, measured
 from generators.dimensions import dimension_description, dimension_name
 from generators.homework import homework_exercise, homework_folder
 from generators.lessons import lesson_folder
-from generators.plan import Lesson, Plan
+from generators.plan import Exercise, Lesson, Plan
 from generators.texts import section, text
 from generators.worksheets import REGISTRY
 from generators.worksheets.base import Doc, ExerciseSpec
@@ -49,7 +49,8 @@ _CSS = (
     "border-bottom:1px solid #bbb}table{border-collapse:collapse;width:100%}"
     "th,td{border:1px solid #999;padding:2pt 4pt;text-align:left;vertical-align:top}"
     "th{background:#eee}.meta{color:#555;margin:0 0 6pt}.k{font-size:8pt;color:#444}"
-    ".rec td{height:30pt}.note{border-left:3pt solid #999;padding:4pt 8pt;background:#f6f6f6}"
+    ".rec td{height:30pt}.nt{width:16%}.dt{white-space:nowrap}"
+    ".note{border-left:3pt solid #999;padding:4pt 8pt;background:#f6f6f6}"
     ".stars{display:grid;grid-template-columns:repeat(6,1fr);gap:4mm}"
     ".star{border:1.2pt solid #444;border-radius:3mm;height:24mm;padding:2mm;font-size:9pt}"
     ".cert{break-before:page;page-break-before:always;border:3pt double #444;padding:18mm 14mm;"
@@ -108,8 +109,9 @@ def _date(lesson: Lesson, t: Mapping[str, str]) -> str:
     return lesson.date.isoformat() if lesson.date is not None else t["no_date"]
 
 
-def _title(ex_kind: str, lang: str) -> str:
-    return _esc(REGISTRY[ex_kind].title[lang])
+def _title(ex: Exercise) -> str:
+    """The title of the sheet the exercise draws (a variant may have its own)."""
+    return _esc(REGISTRY[ex.kind].title_for(ex.spec))
 
 
 def _tag(plan: Plan, lesson: Lesson, t: Mapping[str, str]) -> str:
@@ -134,17 +136,17 @@ def _record_parts(plan: Plan, centre: str) -> list[str]:
         _head(t, title, req.lang, landscape=True),
         f'<h1>{title}</h1><p class="meta">{t["record_how"]}</p>',
         f'<table class="rec"><thead><tr><th>{t["lesson"]}</th><th>{t["date"]}</th>{heads}'
-        f"<th>{t['note']}</th></tr></thead><tbody>",
+        f'<th class="nt">{t["note"]}</th></tr></thead><tbody>',
     ]
     for lesson in plan.lessons:
         cells = []
         for ex in lesson.exercises:
             level = t["level"].format(level=ex.spec.level)
-            cells.append(f'<td><span class="k">{_title(ex.kind, lang)} · {level}</span></td>')
+            cells.append(f'<td><span class="k">{_title(ex)} · {level}</span></td>')
         cells.extend("<td></td>" for _ in range(width - len(lesson.exercises)))
         number = t["lesson_n"].format(n=lesson.index, week=lesson.week)
         parts.append(
-            f"<tr><td>{number}{_tag(plan, lesson, t)}</td><td>{_date(lesson, t)}</td>"
+            f'<tr><td>{number}{_tag(plan, lesson, t)}</td><td class="dt">{_date(lesson, t)}</td>'
             f"{''.join(cells)}<td></td></tr>"
         )
     parts.append("</tbody></table>")
@@ -179,9 +181,7 @@ def _parent_parts(plan: Plan, centre: str) -> list[str]:
             where = _esc(f"{lesson_folder(lesson, lang)}/{homework_folder(lang)}")
             tasks.append(
                 "<li>"
-                + t["home_item"].format(
-                    title=_title(hw.kind, lang), m=minutes, where=where, n=lesson.index
-                )
+                + t["home_item"].format(title=_title(hw), m=minutes, where=where, n=lesson.index)
                 + "</li>"
             )
         home_list = "".join(tasks) or f"<li>{t['home_none']}</li>"
@@ -255,7 +255,7 @@ def _materials_parts(plan: Plan, centre: str) -> list[str]:
             else:
                 per_child += 1
             if needs_colour(kind, ex.spec):
-                colour.append(f"{ex.number:02d} {_title(ex.kind, lang)}")
+                colour.append(f"{ex.number:02d} {_title(ex)}")
         teacher += len(lesson.exercises)  # one answer key per exercise
         homework = 1 if homework_exercise(plan, lesson) is not None else 0
         total += per_child + homework
@@ -286,7 +286,7 @@ def _class_record_parts(plan: Plan, centre: str) -> list[str]:
     ]
     for lesson in measured(plan):
         number = t["lesson_n"].format(n=lesson.index, week=lesson.week)
-        heads = "".join(f"<th>{ex.number}. {_title(ex.kind, lang)}</th>" for ex in lesson.exercises)
+        heads = "".join(f"<th>{ex.number}. {_title(ex)}</th>" for ex in lesson.exercises)
         parts.append(
             f'<section class="week"><h2>{number}{_tag(plan, lesson, t)} · {_date(lesson, t)}</h2>'
             f'<table class="rec"><thead><tr><th>{c["child"]}</th>{heads}</tr></thead><tbody>'

@@ -123,7 +123,7 @@ def test_progress_record_has_a_row_per_lesson_with_each_exercise(lang: str) -> N
         assert str(lesson.index) in row[0]
         assert row[1] == lesson.date.isoformat()  # type: ignore[union-attr]
         for cell, ex in zip(row[2:], lesson.exercises, strict=False):
-            assert REGISTRY[ex.kind].title[lang] in cell and str(ex.spec.level) in cell
+            assert REGISTRY[ex.kind].title_for(ex.spec) in cell and str(ex.spec.level) in cell
         assert row[-1] == ""  # the note is for the teacher to write
     retest = text(lang, "records.retest").strip(" ()（）")
     assert sum(retest in row[0] for row in t.rows) == len(plan.retest_lessons)
@@ -138,7 +138,7 @@ def test_parent_summary_per_week_names_the_homework_and_promises_no_grades(lang:
         for lesson in lessons:
             hw = homework_exercise(plan, lesson)
             if hw is not None:
-                assert REGISTRY[hw.kind].title[lang] in section
+                assert REGISTRY[hw.kind].title_for(hw.spec) in section
         for dim in {e.dimension for ls in lessons for e in ls.exercises}:
             assert text(lang, f"dimension.{dim}.name") in section
     body = "".join(t.text)
@@ -173,7 +173,7 @@ def test_materials_list_counts_copies_and_names_the_colour_sheets(mode: str, age
         colour = [e for e in lesson.exercises if needs_colour(REGISTRY[e.kind], e.spec)]
         if colour:
             for e in colour:
-                assert f"{e.number:02d} {REGISTRY[e.kind].title['zh']}" in row[3]
+                assert f"{e.number:02d} {REGISTRY[e.kind].title_for(e.spec)}" in row[3]
         else:
             assert row[3] == text("zh", "records.none")
         total += len(child) + home
