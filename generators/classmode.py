@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from generators.archive.names import sanitize_component
-from generators.plan import Lesson, Plan
+from generators.plan import Exercise, Lesson, Plan
 from generators.texts import catalogue, text
 from generators.worksheets.base import Doc, ExerciseSpec, WorksheetKind
 from generators.worksheets.digit_span_answers import DigitSpanAnswers
@@ -51,23 +51,23 @@ def class_how_to_run(kind: WorksheetKind, spec: ExerciseSpec) -> str:
     )
 
 
-def answer_sheets(plan: Plan, lesson: Lesson) -> list[tuple[str, Doc]]:
-    """``(file name, Doc)`` of the children's answer sheets a class lesson needs.
+def answer_sheet(plan: Plan, ex: Exercise) -> tuple[str, Doc] | None:
+    """``(file name, Doc)`` of the children's answer sheet for ``ex``, if a class needs one.
 
-    One per digit-span exercise: the sheet the children write the digits on
-    while the teacher reads the cards, named after the exercise's number.
+    A class plan's digit-span exercise gets the sheet the children write the
+    digits on while the teacher reads the cards, named after its number.
     """
-    if not is_class(plan):
-        return []
-    lang = plan.request.lang
-    out = []
-    for ex in lesson.exercises:
-        if ex.kind != "digit_span":
-            continue
-        spec = replace(ex.spec, kind=ANSWER_SHEET.name)
-        title = ANSWER_SHEET.title[lang].replace("/", "_")
-        out.append((sanitize_component(f"{ex.number:02d}_{title}.svg"), ANSWER_SHEET.sheet(spec)))
-    return out
+    if not is_class(plan) or ex.kind != "digit_span":
+        return None
+    spec = replace(ex.spec, kind=ANSWER_SHEET.name)
+    title = ANSWER_SHEET.title[plan.request.lang].replace("/", "_")
+    return sanitize_component(f"{ex.number:02d}_{title}.svg"), ANSWER_SHEET.sheet(spec)
+
+
+def answer_sheets(plan: Plan, lesson: Lesson) -> list[tuple[str, Doc]]:
+    """Every answer sheet a lesson needs, in exercise order (see ``answer_sheet``)."""
+    found = (answer_sheet(plan, ex) for ex in lesson.exercises)
+    return [sheet for sheet in found if sheet is not None]
 
 
 def measured(plan: Plan) -> tuple[Lesson, ...]:

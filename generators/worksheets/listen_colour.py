@@ -30,7 +30,8 @@ from .svg import blen, num, shape_defs, shape_name, widest
 _COLOURS = ("red", "yellow", "blue", "green")
 _TOP = 70.0
 _X0, _W = 28.0, 164.0
-_GRID_H = 120.0  # the grid's height on the sheet; the key lists rules below it
+_SHEET_GRID_H = 205.0  # the child's sheet: the grid fills the page body
+_GRID_H = 120.0  # the key: a shorter grid, the instructions to read below it
 
 Rule = tuple[int, int, int, int]  # (shape or -1, row or -1, col or -1, colour)
 
@@ -110,29 +111,32 @@ class ListenColour(Kind):
 
     # -- drawing -------------------------------------------------------------
 
-    def _xy(self, spec: ExerciseSpec, r: int, c: int) -> tuple[float, float]:
+    def _xy(
+        self, spec: ExerciseSpec, r: int, c: int, height: float = _GRID_H
+    ) -> tuple[float, float]:
         rows, cols, _ = self.shape(spec)
-        return _X0 + (c + 0.5) * _W / cols, _TOP + (r + 0.5) * _GRID_H / rows
+        return _X0 + (c + 0.5) * _W / cols, _TOP + (r + 0.5) * height / rows
 
-    def _numbers(self, spec: ExerciseSpec) -> str:
+    def _numbers(self, spec: ExerciseSpec, height: float) -> str:
         rows, _, _ = self.shape(spec)
         label = section(spec.lang, "kind.listen_colour")["row"]
         out = [shape_defs(6.5, "c")]
         for r in range(rows):
-            _, y = self._xy(spec, r, 0)
+            _, y = self._xy(spec, r, 0, height)
             out.append(f'<text x="15" y="{num(y + 1.5)}" class="cn">{label.format(n=r + 1)}</text>')
         return "".join(out)
 
     def _sheet_bound(self, spec: ExerciseSpec) -> int:
         rows, cols, _ = self.shape(spec)
-        return blen(self._numbers(spec)) + rows * cols * widest(_cell, 888.8, 888.8, 9, 9, 9)
+        numbers = max(blen(self._numbers(spec, h)) for h in (_SHEET_GRID_H, _GRID_H))
+        return numbers + rows * cols * widest(_cell, 888.8, 888.8, 9, 9, 9)
 
-    def _sheet_body(self, spec: ExerciseSpec, data: _Data) -> str:
+    def _sheet_body(self, spec: ExerciseSpec, data: _Data, height: float = _SHEET_GRID_H) -> str:
         _, cols, _ = self.shape(spec)
-        out = [self._numbers(spec)]
+        out = [self._numbers(spec, height)]
         for i, shape in enumerate(data.cells):
             r, c = divmod(i, cols)
-            out.append(_cell(*self._xy(spec, r, c), r, c, shape))
+            out.append(_cell(*self._xy(spec, r, c, height), r, c, shape))
         return "".join(out)
 
     def rule_text(self, spec: ExerciseSpec, rule: Rule) -> str:
@@ -176,7 +180,7 @@ class ListenColour(Kind):
     def _key_body(self, spec: ExerciseSpec, data: _Data) -> str:
         _, cols, _ = self.shape(spec)
         t = section(spec.lang, "kind.listen_colour")
-        out = [self._sheet_body(spec, data)]
+        out = [self._sheet_body(spec, data, _GRID_H)]
         for i, rule in enumerate(data.rules):
             out.append(self._rule_line(spec, i, rule, self.rule_text(spec, rule)))
         for i, shape in enumerate(data.cells):
