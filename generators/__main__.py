@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Sequence
 
 from .archive import SourceChanged, resolve
+from .branding import check_centre
 from .entries import PlanArchive, build_archive
 from .library import Library, LibraryError
 from .request import PlanRequest, ValidationError
@@ -39,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", choices=["zh", "en"], help="language of the plan (default zh)")
     p.add_argument("--start-date", help="first lesson's date, YYYY-MM-DD")
     p.add_argument("--library", help="materials folder <dimension>/<level 1-5>/")
+    p.add_argument("--centre-name", help="centre's name for every footer (default: none, no brand)")
     p.add_argument("-o", "--output", required=True, help="output .zip path, or - for stdout")
     return p
 
@@ -67,7 +69,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LibraryError as exc:
         print(f"error: library: {exc}", file=sys.stderr)
         return 2
-    archive = build_archive(req, library)
+    try:
+        centre = check_centre(args.centre_name or "")
+    except ValueError as exc:
+        print(f"error: centre-name: {exc}", file=sys.stderr)
+        return 2
+    archive = build_archive(req, library, centre=centre)
     if args.output == "-":
         return _write_stdout(archive)
     status = _write_file(archive, args.output)

@@ -32,7 +32,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .archive import ArchiveLayout, Entry, FileSource, ObjectSource, ProducerSource, Source
+from .branding import branded
+from .classmode import answer_sheet
 from .dimensions import LANGS
+from .homework import homework_exercise, homework_folder
 from .lessons import (
     answer_key_filename,
     exercise_filename,
@@ -44,6 +47,7 @@ from .lessons import (
 from .library import Library, Material
 from .plan import Exercise, Lesson, Plan, build_plan
 from .printing import lesson_print_docs, print_filenames
+from .records import record_docs
 from .render_cache import RenderCache
 from .request import PlanRequest
 from .texts import digest, text
@@ -80,7 +84,10 @@ PLAN_FIXED_BYTES = 8 * 1024
 PLAN_LESSON_BYTES = 320
 PLAN_EXERCISE_BYTES = 260
 
-_OVERVIEW, _LESSON, _SHEET, _KEY, _MATERIAL, _PRINT_SHEETS, _PRINT_KEYS = range(7)
+_OVERVIEW, _LESSON, _SHEET, _KEY, _MATERIAL, _PRINT_SHEETS, _PRINT_KEYS, _EXTRA = range(8)
+# _EXTRA refs carry a sub-kind in their low 2 bits: the homework sheet or key of
+# lesson ``pos``, the answer sheet of exercise j of lesson ``pos``, record doc k.
+_HW_SHEET, _HW_KEY, _ANSWERS, _RECORD = range(4)
 
 
 def _lesson_mtime(lesson: Lesson) -> int:
@@ -89,7 +96,11 @@ def _lesson_mtime(lesson: Lesson) -> int:
     return calendar.timegm(lesson.date.timetuple()) + 8 * 3600
 
 
-def _producer(doc: Doc, key: str, cache: RenderCache | None) -> ProducerSource:
+def _producer(doc: Doc, key: str, cache: RenderCache | None, centre: str = "") -> ProducerSource:
+    """A generated entry; with a centre name, branded, and the name is in its key (ETag)."""
+    if centre:
+        doc = branded(doc, centre)
+        key = f"{key}|centre={centre}"
     key = f"{GENERATOR_VERSION}|{key}"
     render = doc.render if cache is None else cache.wrap(key, doc.render)
     return ProducerSource(doc.size, render, key)
@@ -107,11 +118,12 @@ class PlanSources:
     (its bytes only when the render cache does not hold them).
     """
 
-    __slots__ = ("_doc_sizes", "_files", "_refs", "cache", "plan", "plan_key")
+    __slots__ = ("_doc_sizes", "_files", "_refs", "cache", "centre", "plan", "plan_key")
 
-    def __init__(self, plan: Plan, cache: RenderCache | None = None) -> None:
+    def __init__(self, plan: Plan, cache: RenderCache | None = None, centre: str = "") -> None:
         self.plan = plan
         self.cache = cache
+        self.centre = centre  # the server's --centre-name: in every footer and producer key
         # A digest, not the request itself: producer keys reach ETags and error
         # messages, and a child's name and scores must reach neither.
         self.plan_key = hashlib.blake2b(plan.request.canonical_bytes(), digest_size=16).hexdigest()
@@ -154,6 +166,50 @@ class PlanSources:
                 assert isinstance(entry.source, FileSource | ObjectSource)
                 self._files.append(entry.source)
                 yield entry
+            yield from self._extras(pos, folder, mtime)
+        # The plan's records last: a download starts with the overview and lesson 1.
+        for k, (name, _) in enumerate(record_docs(plan, self.centre)):
+            self._refs.append((k << 2 | _RECORD) << 3 | _EXTRA)
+            yield Entry(f"{root}/{name}", self._extra(k << 2 | _RECORD), start)
+
+    def _extras(self, pos: int, folder: str, mtime: int) -> Iterator[Entry]:
+        """Lesson ``pos``'s class answer sheets, then its homework sheet and key."""
+        lesson = self.plan.lessons[pos]
+        for j, ex in enumerate(lesson.exercises):
+            found = answer_sheet(self.plan, ex)
+            if found is not None:
+                arg = (pos << 4 | j) << 2 | _ANSWERS
+                self._refs.append(arg << 3 | _EXTRA)
+                yield Entry(f"{folder}/{found[0]}", self._extra(arg), mtime)
+        hw = homework_exercise(self.plan, lesson)
+        if hw is None:
+            return
+        lang = self.plan.request.lang
+        home = f"{folder}/{homework_folder(lang)}"
+        sheet = exercise_filename(hw, REGISTRY, lang)
+        stem = sheet.rpartition(".")[0]
+        names = (sheet, f"{stem}{text(lang, 'names.answers_suffix')}.svg")
+        for sub, name in zip((_HW_SHEET, _HW_KEY), names, strict=True):
+            self._refs.append((pos << 2 | sub) << 3 | _EXTRA)
+            yield Entry(f"{home}/{name}", self._extra(pos << 2 | sub), mtime)
+
+    def _extra(self, arg: int) -> ProducerSource:
+        """The source of an ``_EXTRA`` ref: homework, answer sheet or record document."""
+        sub, x = arg & 3, arg >> 2
+        if sub == _RECORD:
+            name, doc = record_docs(self.plan, self.centre)[x]
+            key = f"{name}|{self.plan_key}|centre={self.centre}"
+            return _producer(doc, key, self.cache)  # records draw the centre's name themselves
+        if sub == _ANSWERS:
+            found = answer_sheet(self.plan, self.plan.lessons[x >> 4].exercises[x & 15])
+            assert found is not None
+            return _producer(found[1], f"a|{self.plan_key}|{x}", self.cache, self.centre)
+        hw = homework_exercise(self.plan, self.plan.lessons[x])
+        assert hw is not None
+        kind = REGISTRY[hw.kind]
+        if sub == _HW_SHEET:
+            return self._spec_producer(kind.sheet(hw.spec), "s", hw.spec)
+        return self._spec_producer(kind.answer_key(hw.spec), "k", hw.spec)
 
     def _lesson_files(
         self, pos: int, folder: str, mtime: int, library: Library | None
@@ -218,8 +274,8 @@ class PlanSources:
         sheets_doc, keys_doc = lesson_print_docs(sheet_pages, key_pages, title, lang)
         key = f"{self.plan_key}|{lesson.index}"
         return (
-            _producer(sheets_doc, f"ps|{key}", self.cache),
-            _producer(keys_doc, f"pk|{key}", self.cache),
+            _producer(sheets_doc, f"ps|{key}", self.cache, self.centre),
+            _producer(keys_doc, f"pk|{key}", self.cache, self.centre),
         )
 
     @staticmethod
@@ -229,31 +285,35 @@ class PlanSources:
         return library.pick(ex.dimension, (ex.spec.level + 1) // 2, ex.spec.seed)
 
     def _spec_producer(self, doc: Doc, part: str, spec: ExerciseSpec) -> ProducerSource:
-        return _producer(doc, f"{part}|{spec!r}", self.cache)
+        return _producer(doc, f"{part}|{spec!r}", self.cache, self.centre)
 
     def _make(self, what: int, pos: int) -> ProducerSource:
         """The overview (``pos`` unused) or lesson ``pos``'s page, sized by rendering it."""
         if what == _OVERVIEW:
-            return _producer(overview_doc(self.plan), f"overview|{self.plan_key}", self.cache)
+            return _producer(
+                overview_doc(self.plan), f"overview|{self.plan_key}", self.cache, self.centre
+            )
         lesson = self.plan.lessons[pos]
         key = f"lesson|{self.plan_key}|{lesson.index}"
-        return _producer(lesson_doc(self.plan, lesson), key, self.cache)
+        return _producer(lesson_doc(self.plan, lesson), key, self.cache, self.centre)
 
     def _page(self, what: int, pos: int) -> ProducerSource:
         """Like ``_make`` without sizing it again: the page is built only to render it."""
         size = self._doc_sizes[0 if what == _OVERVIEW else 1 + pos]
+        centre = self.centre
+        brand = f"|centre={centre}" if centre else ""
         if what == _OVERVIEW:
-            key = f"{GENERATOR_VERSION}|overview|{self.plan_key}"
+            key = f"{GENERATOR_VERSION}|overview|{self.plan_key}{brand}"
 
             def render() -> bytes:
-                return overview_doc(self.plan).render()
+                return branded(overview_doc(self.plan), centre).render()
 
         else:
             lesson = self.plan.lessons[pos]
-            key = f"{GENERATOR_VERSION}|lesson|{self.plan_key}|{lesson.index}"
+            key = f"{GENERATOR_VERSION}|lesson|{self.plan_key}|{lesson.index}{brand}"
 
             def render() -> bytes:
-                return lesson_doc(self.plan, lesson).render()
+                return branded(lesson_doc(self.plan, lesson), centre).render()
 
         produce = render if self.cache is None else self.cache.wrap(key, render)
         return ProducerSource(size, produce, key)
@@ -267,6 +327,8 @@ class PlanSources:
             return self._page(what, arg)
         if what in (_PRINT_SHEETS, _PRINT_KEYS):
             return self._prints(arg)[what - _PRINT_SHEETS]
+        if what == _EXTRA:
+            return self._extra(arg)
         ex = self.plan.lessons[arg >> 4].exercises[arg & 15]
         kind = REGISTRY[ex.kind]
         if what == _SHEET:
@@ -283,14 +345,24 @@ class PlanSources:
 
 
 def plan_entries(
-    plan: Plan, library: Library | None = None, cache: RenderCache | None = None
+    plan: Plan,
+    library: Library | None = None,
+    cache: RenderCache | None = None,
+    centre: str = "",
 ) -> list[Entry]:
-    """Every file of the plan in archive order; renders nothing."""
-    return list(PlanSources(plan, cache).entries(library))
+    """Every file of the plan in archive order; renders nothing.
+
+    ``centre`` (the server's ``--centre-name``) goes into every document's
+    footer and into every producer key, so it changes the bytes and the ETag.
+    """
+    return list(PlanSources(plan, cache, centre).entries(library))
 
 
 def build_archive(
-    req: PlanRequest, library: Library | None = None, cache: RenderCache | None = None
+    req: PlanRequest,
+    library: Library | None = None,
+    cache: RenderCache | None = None,
+    centre: str = "",
 ) -> PlanArchive:
     """The plan's archive layout: total size, offsets and ETag, before any byte is made.
 
@@ -299,7 +371,7 @@ def build_archive(
     no object per entry: it makes sources again through ``PlanSources``.
     """
     plan = build_plan(req)
-    sources = PlanSources(plan, cache)
+    sources = PlanSources(plan, cache, centre)  # centre: footers and ETag (no brand if "")
     newest: int | None = None
     largest = 0
 

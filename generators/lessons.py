@@ -33,9 +33,11 @@ from typing import NamedTuple
 from urllib.parse import quote
 
 from generators.archive.names import sanitize_component
+from generators.classmode import class_how_to_run, is_class
 from generators.dimensions import DIMENSIONS, LANGS, dimension_description, dimension_name
+from generators.homework import homework_index
 from generators.norms import YOUNG_MAX_AGE, digit_span_typical, schulte_check
-from generators.plan import Exercise, Lesson, Plan, dimension_weights, exercises_per_lesson
+from generators.plan import Exercise, Lesson, Plan, exercises_per_lesson
 from generators.texts import plural, section, text
 from generators.worksheets import REGISTRY
 from generators.worksheets.base import Doc, ExerciseSpec, WorksheetKind
@@ -139,11 +141,11 @@ class _ExerciseText(NamedTuple):
     colour: bool  # the sheet needs a colour print (see Kind.needs_colour)
 
 
-_EXERCISE_CACHE: dict[tuple[int, ExerciseSpec, int], _ExerciseText] = {}
+_EXERCISE_CACHE: dict[tuple[int, ExerciseSpec, int, bool], _ExerciseText] = {}
 _EXERCISE_CACHE_MAX = 2048
 
 
-def _exercise_text(registry: Registry, ex: Exercise) -> _ExerciseText:
+def _exercise_text(registry: Registry, ex: Exercise, group: bool = False) -> _ExerciseText:
     """An exercise's texts, from its kind with the seed zeroed (see module doc).
 
     Cached by (kind id, seedless spec, number): a plan repeats these a lot,
@@ -153,7 +155,7 @@ def _exercise_text(registry: Registry, ex: Exercise) -> _ExerciseText:
     kind = registry[ex.kind]
     s = ex.spec
     seedless = ExerciseSpec(s.kind, s.level, s.age, 0, s.lang, s.variant)
-    key = (id(kind), seedless, ex.number)
+    key = (id(kind), seedless, ex.number, group)
     hit = _EXERCISE_CACHE.get(key)
     if hit is not None and hit.kind is kind:
         return hit
@@ -165,11 +167,12 @@ def _exercise_text(registry: Registry, ex: Exercise) -> _ExerciseText:
     sheet = _esc(exercise_filename(ex, registry, lang))
     answers = _esc(answer_key_filename(ex, registry, lang))
     meta = t["ex_meta"].format(dim=dim, level=s.level, m=minutes)
+    how = class_how_to_run(kind, seedless) if group else kind.how_to_run(seedless)
     block = (
         f'<div class="ex"><h3>{ex.number}. {title}</h3><p class="meta">{meta}</p>'
         f'<p class="files">{t["sheet"]}{sheet}<br>{t["key"]}{answers}</p>'
         f"<p><b>{t['say']}</b>{_esc(kind.instructions(seedless))}</p>"
-        f"<p><b>{t['how']}</b>{_esc(kind.how_to_run(seedless))}</p></div>"
+        f"<p><b>{t['how']}</b>{_esc(how)}</p></div>"
     )
     timeline = t["timeline_item"].format(title=title, dim=dim, level=s.level)
     hit = _ExerciseText(kind, title, minutes, timeline, block, _needs_colour(kind, seedless))
@@ -247,7 +250,8 @@ def _lesson_parts(plan: Plan, lesson: Lesson, registry: Registry) -> list[str]:
     t = section(lang, "doc")
     name = _esc(req.name)
     exercises = lesson.exercises
-    texts = [_exercise_text(registry, ex) for ex in exercises]
+    group = is_class(plan)  # a class: procedures for a group (generators.classmode)
+    texts = [_exercise_text(registry, ex, group) for ex in exercises]
     work = sum(text.minutes for text in texts)
     total_min = _WARMUP_MIN + work + _BREAK_MIN + _REVIEW_MIN + _HOMEWORK_MIN
     title = t["lesson_title"].format(name=name, week=lesson.week, number=lesson.number_in_week)
@@ -265,6 +269,11 @@ def _lesson_parts(plan: Plan, lesson: Lesson, registry: Registry) -> list[str]:
     is_baseline = plan.baseline is lesson
     if is_baseline:
         note = t["baseline_note"].format(later=_retest_phrase(plan, lang))
+        if is_class(plan):
+            record = text(lang, "names.class_record_doc")
+            note = text(
+                lang, "class.baseline_note", later=_retest_phrase(plan, lang), record=record
+            )
         parts.append(f'<p class="note">{note}</p>')
     elif lesson.is_retest:
         parts.append(f'<p class="note">{t["retest_note"]}</p>')
@@ -335,15 +344,11 @@ def _timeline(
 
 
 def _homework(plan: Plan, lesson: Lesson, texts: list[_ExerciseText], t: Mapping[str, str]) -> str:
-    """One exercise to repeat at home: the weakest dimension's, or a rotating one."""
-    if lesson.is_retest:
+    """The homework: a fresh sheet of one exercise's kind (``generators.homework``)."""
+    pick = homework_index(plan, lesson)
+    if pick is None:
         return t["homework_retest"]
     exercises = lesson.exercises
-    if plan.request.mode == "assessment":
-        weights = dict(zip(DIMENSIONS, dimension_weights(plan.request), strict=True))
-        pick = max(range(len(exercises)), key=lambda i: (weights[exercises[i].dimension], -i))
-    else:
-        pick = (lesson.index - 1) % len(exercises)
     text = texts[pick]
     return t["homework_text"].format(n=exercises[pick].number, title=text.title, m=text.minutes)
 

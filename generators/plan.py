@@ -367,14 +367,20 @@ class _Picker:
         self.adjust = level_adjustments(req)
         self.kind_turn = [mix64(self.seed ^ (0xC0FFEE + i)) for i in range(_N)]
         self.variant_turn: dict[str, int] = {}
+        # Kinds rotate per lesson, not per exercise: a dimension that takes two
+        # slots in a lesson uses one kind twice (fresh seeds), so with two kinds
+        # neither is in more than about half of the lessons (issue 12, item 11).
+        self.lesson_kinds: dict[int, WorksheetKind] = {}
         self.ordinal = 0
 
     def exercise(self, number: int, d: int, gain: int) -> Exercise:
         """The next exercise of dimension ``d`` (index into DIMENSIONS) at position ``number``."""
-        options = self.kinds[d]
-        turn = self.kind_turn[d]
-        self.kind_turn[d] = turn + 1
-        kind = options[turn % len(options)]
+        kind = self.lesson_kinds.get(d)
+        if kind is None:  # the dimension's first exercise in this lesson: next kind
+            options = self.kinds[d]
+            turn = self.kind_turn[d]
+            self.kind_turn[d] = turn + 1
+            kind = self.lesson_kinds[d] = options[turn % len(options)]
         key = kind.name
         variants = kind.variants_for(self.req.age, self.req.lang) or ("",)
         vturn = self.variant_turn.get(key, self.seed % 997)
@@ -419,6 +425,7 @@ class _Picker:
         week, _, index, _ = where
         gain = week_gain(week)
         order = _arrange(list(dims), mix64(self.seed + index))
+        self.lesson_kinds = {}
         exercises = tuple(self.exercise(n, d, gain) for n, d in enumerate(order, start=1))
         return Lesson(*where, clamp_level(self.base + gain), exercises)
 
@@ -449,7 +456,7 @@ def build_plan(req: PlanRequest, registry: AnyRegistry = REGISTRY) -> Plan:
     per_week = req.lessons_per_week
     per_lesson = exercises_per_lesson(req)
     weights = dimension_weights(req)
-    retests = retest_indexes(req.weeks, per_week, per_lesson) if req.mode == "assessment" else ()
+    retests = retest_indexes(req.weeks, per_week, per_lesson)  # both modes: a class is measured too
     offsets = day_offsets(per_week)
 
     so_far = [0] * _N

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import psutil
 
+from generators.branding import check_centre
+
 from .links import MIN_SECRET_BYTES
 
 DEFAULT_BUDGET = 2 << 30
@@ -209,6 +211,7 @@ class Config:
     max_connections: int | None = None  # cap on open connections; None = from descriptors
     trusted_proxies: frozenset[str] = frozenset()  # whose X-Forwarded-For names the client
     library_scan: float = 10.0  # seconds between library identity scans; 0 = off (SIGHUP only)
+    centre_name: str = ""  # in every document's footer; part of every ETag; "" = no brand
 
 
 def _log_format(value: str) -> str:
@@ -259,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--trusted-proxies",
         help="comma-separated proxy addresses whose X-Forwarded-For names the client",
     )
+    p.add_argument(
+        "--centre-name", help="the centre's name in every footer (default: none, no brand)"
+    )
     return p
 
 
@@ -299,6 +305,7 @@ def load_config(
         "library-scan": parse_duration,
         "trusted-proxies": lambda v: frozenset(a.strip() for a in v.split(",") if a.strip()),
         "memory-budget": parse_size,
+        "centre-name": check_centre,
     }
     for name, convert in converters.items():
         raw = pick(name)

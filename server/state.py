@@ -154,7 +154,7 @@ class State:
         hit = self._cached(key)
         if hit is not None:
             return hit
-        archive = build_archive(req, library, self.render_cache)
+        archive = build_archive(req, library, self.render_cache, self.config.centre_name)
         if library is not self.library:
             return archive  # the library changed during the build: do not keep it
         if not self.layouts.put(key, archive, archive.nbytes + key_cost(key)):

@@ -31,15 +31,20 @@ from __future__ import annotations
 from .auditory_script import AuditoryScript
 from .base import MAX_LEVEL, Doc, ExerciseSpec, Registry, WorksheetKind, pad_to
 from .cancellation import Cancellation, HanziCancellation
+from .count_two import CountTwo
 from .digit_span import DigitSpan
+from .dot_copy import DotCopy
 from .dual_task import DualTask
+from .listen_colour import ListenColour
 from .maze import Maze
 from .page import MAX_AGE, MIN_AGE, Kind
+from .patterns import Patterns
 from .schulte import RedBlack, Schulte
 from .spot_difference import SpotDifference
 from .stroop import Stroop
 from .tangled_lines import TangledLines
 from .trail_making import TrailMaking
+from .visual_memory import VisualMemory
 
 REGISTRY: Registry[Kind] = Registry(
     (
@@ -55,6 +60,11 @@ REGISTRY: Registry[Kind] = Registry(
         SpotDifference(),
         AuditoryScript(),
         DualTask(),
+        VisualMemory(),
+        DotCopy(),
+        Patterns(),
+        ListenColour(),
+        CountTwo(),
     )
 )
 """Every kind, by registry key, in the order plans rotate through them."""

@@ -30,10 +30,12 @@ from urllib.parse import unquote
 import pytest
 
 from generators.archive import resolve
+from generators.classmode import ANSWER_SHEET
 from generators.dimensions import dimension_name
 from generators.entries import build_archive
 from generators.printing import print_filenames
 from generators.request import PlanRequest
+from generators.texts import text
 from generators.worksheets import REGISTRY, ExerciseSpec
 from tests.tools import require_tool
 
@@ -139,14 +141,15 @@ def test_lesson_print_files_give_one_page_per_sheet(
         names = z.namelist()
     lesson = sorted({n.rsplit("/", 1)[0] for n in names if n.endswith("/" + sheets_name)})[0]
     folder = tmp_path / "plan" / lesson
-    sheets = sorted(n for n in names if n.rsplit("/", 1)[0] == lesson and n.endswith(".svg"))
-    keys = sorted(
+    # the class answer sheets and the homework folder are not part of the print files
+    answer_sheet = ANSWER_SHEET.title[lang] + ".svg"
+    sheets = sorted(
         n
         for n in names
-        if n.startswith(lesson + "/")
-        and n.count("/") == lesson.count("/") + 2
-        and n.endswith(".svg")
+        if n.rsplit("/", 1)[0] == lesson and n.endswith(".svg") and not n.endswith(answer_sheet)
     )
+    answers = f"{lesson}/{text(lang, 'names.answers_folder')}/"
+    keys = sorted(n for n in names if n.startswith(answers) and n.endswith(".svg"))
     assert len(sheets) == len(keys) >= 3
     files = []
     for name, pages in ((sheets_name, sheets), (keys_name, keys)):

@@ -7,7 +7,8 @@ from generators.entries import build_archive
 from generators.render_cache import RenderCache
 from generators.request import PlanRequest
 
-PLAN = {"name": "王五", "mode": "focus", "age": 7, "weeks": 2}
+# One week: no retest lessons, whose sheets share keys with the baseline (first-pass hits)
+PLAN = {"name": "王五", "mode": "focus", "age": 7, "weeks": 1}
 
 
 def _body(cache: RenderCache | None) -> bytes:

@@ -137,3 +137,14 @@ def test_link_sealed_under_old_secret_opens_after_rotation():
     assert LinkSealer([new]).open(rotated.seal(b"p2", 2**40))[0] == b"p2"  # seals with the first
     with pytest.raises(TokenInvalid):
         LinkSealer([new]).open(token)  # old secret dropped: the old link is gone
+
+
+def test_centre_name_from_flag_or_environment_default_none():
+    assert load_config([], env={}).centre_name == ""
+    assert load_config(["--centre-name", " 阳光  少儿中心 "], env={}).centre_name == "阳光 少儿中心"
+    env = {"PLANSTREAM_CENTRE_NAME": "Bright Kids"}
+    assert load_config([], env=env).centre_name == "Bright Kids"
+    assert load_config(["--centre-name", "Flag wins"], env=env).centre_name == "Flag wins"
+    with pytest.raises(SystemExit) as exc:
+        load_config(["--centre-name", "x" * 61], env={})
+    assert exc.value.code == 2
