@@ -23,6 +23,7 @@ import psutil
 import pytest
 
 from generators.bounded_cache import BoundedCache
+from server.admission import RESERVE_BASE
 from server.serve import start
 from server.state import STATE
 
@@ -61,9 +62,15 @@ async def test_100_posts_of_different_52_week_plans_stay_within_the_budget(
     assert 0 < layouts["bytes"] <= layouts["max_bytes"] == 32 * MiB
     assert layouts["count"] < 100  # evicted by bytes: the oldest plans are gone
     print(f"100 x 52-week POSTs: RSS {rss0 / MiB:.0f} -> peak {peak / MiB:.0f} MiB; {layouts}")
-    assert peak < budget, f"RSS {peak / MiB:.0f} MiB over the {budget / MiB:.0f} MiB budget"
+    # This runs inside a pytest worker whose own RSS (other tests' modules:
+    # Playwright, moto, ...) is no server's, so the budget is checked on the
+    # growth: what the server's own start-up costs (the reserve's base) plus
+    # what the POSTs added must fit. A real server process in a 256 MiB
+    # cgroup is checked in absolute terms by tests/server/test_cgroup.py.
+    grown = peak - rss0
+    assert RESERVE_BASE + grown < budget, f"RSS grew {grown / MiB:.0f} MiB: over the budget"
     # What the caches may hold plus two builds in flight, not one layout per plan.
-    assert peak - rss0 < 96 * MiB, f"RSS grew {(peak - rss0) / MiB:.0f} MiB"
+    assert grown < 96 * MiB, f"RSS grew {grown / MiB:.0f} MiB"
 
 
 async def test_layouts_still_being_sent_count_against_the_cache_bound(aiohttp_client, app_factory):
