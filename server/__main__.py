@@ -1,40 +1,68 @@
-"""``python -m server``: run planstream on one port until SIGTERM or SIGINT."""
+"""``python -m server``: run planstream until SIGTERM or SIGINT, then drain and exit 0.
+
+With ``--workers N`` (N > 1, or ``auto``) this process becomes the supervisor
+of N worker processes (``server.supervisor``); otherwise it serves itself.
+
+Signals: the first SIGTERM or SIGINT starts the drain (``Running.drain``):
+new requests get 503, running downloads get ``--drain-timeout`` to finish,
+the rest are reset; then the process exits 0. A second signal during the
+drain resets every connection and exits at once with status 1, for an
+operator who cannot wait.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 
 from .app import make_app
 from .config import Config, load_config
 from .metrics import setup_logging
-from .serve import start
-from .state import STATE
+from .serve import Running, start
 
 log = logging.getLogger("planstream.server")
 
+EXIT_AT_ONCE = 1  # status of a second-signal exit: the drain did not finish
 
-async def serve(config: Config) -> int:
+
+async def serve(config: Config, *, reuse_port: bool = False) -> int:
+    """Serve until a signal, drain, return the exit status (2: could not start)."""
     try:
         app = make_app(config)
     except (OSError, ValueError) as exc:  # a missing or empty library, a bad setting
         log.error("cannot start: %s", exc)
         return 2
-    running = await start(app, config.host, config.port)
+    running = await start(app, config.host, config.port, reuse_port=reuse_port)
     log.info("listening on http://%s:%d", config.host, running.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, _on_signal, sig, stop, running)
     await stop.wait()
-    log.info("stopping")
-    app[STATE].draining = True  # downloads cut from here on are "cut_by_shutdown"
-    await running.runner.cleanup()
+    await running.drain(config.drain_timeout)
     return 0
+
+
+def _on_signal(sig: signal.Signals, stop: asyncio.Event, running: Running) -> None:
+    """First signal: start the drain. Second: reset every connection and leave now."""
+    if not stop.is_set():
+        log.info("%s: stopping", sig.name, extra={"fields": {"event": "signal"}})
+        stop.set()
+        return
+    cut = running.cut_all()
+    log.warning(
+        "%s again: exiting at once, %d connections reset",
+        sig.name,
+        cut,
+        extra={"fields": {"event": "exit_at_once", "connections": cut}},
+    )
+    logging.shutdown()
+    os._exit(EXIT_AT_ONCE)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -162,7 +162,10 @@ async def admit_and_stream(
         record.finish(Outcome.REJECTED, 0, reason=exc.message)
         raise  # rendered as 503 + Retry-After by the middleware
     except asyncio.CancelledError:
-        record.finish(Outcome.ABORTED, 0, reason="client disconnected")
+        if state.draining:  # cut in the queue by the drain (server.serve), not by the client
+            record.finish(Outcome.CUT_BY_SHUTDOWN, 0, reason="drain timeout")
+        else:
+            record.finish(Outcome.ABORTED, 0, reason="client disconnected")
         raise
     return response
 
