@@ -14,8 +14,8 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install -q -e '.[test,bench]'
 	touch $(STAMP)
 
-# Independent ZIP readers the tests check archives with, and the browser and PDF
-# reader the print tests use (Debian packages).
+# Independent ZIP readers the tests check archives with, the browser and PDF
+# reader the print tests use, and nginx for the proxy tests (Debian packages).
 tools:
 	@missing=""; \
 	command -v 7zz    >/dev/null || missing="$$missing 7zip"; \
@@ -25,6 +25,7 @@ tools:
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v pdfinfo  >/dev/null || missing="$$missing poppler-utils"; \
 	fc-list 2>/dev/null | grep -q "Noto Sans CJK" || missing="$$missing fonts-noto-cjk"; \
+	command -v nginx  >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
