@@ -29,8 +29,12 @@ log = logging.getLogger("planstream.server")
 EXIT_AT_ONCE = 1  # status of a second-signal exit: the drain did not finish
 
 
-async def serve(config: Config, *, reuse_port: bool = False) -> int:
-    """Serve until a signal, drain, return the exit status (2: could not start)."""
+async def serve(config: Config, *, reuse_port: bool = False, parent: int | None = None) -> int:
+    """Serve until a signal, drain, return the exit status (2: could not start).
+
+    A worker passes its supervisor's pid as ``parent``: if the supervisor
+    dies (SIGKILL, OOM), the worker is re-parented and drains on its own.
+    """
     try:
         app = make_app(config)
     except (OSError, ValueError) as exc:  # a missing or empty library, a bad setting
@@ -43,9 +47,19 @@ async def serve(config: Config, *, reuse_port: bool = False) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, _on_signal, sig, stop, running)
+    watcher = asyncio.ensure_future(_watch_parent(parent, stop)) if parent else None
     await stop.wait()
+    if watcher is not None:
+        watcher.cancel()
     await running.drain(config.drain_timeout)
     return 0
+
+
+async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
+    while os.getppid() == parent:
+        await asyncio.sleep(1.0)
+    log.warning("supervisor %d is gone: stopping", parent)
+    stop.set()
 
 
 def _on_signal(sig: signal.Signals, stop: asyncio.Event, running: Running) -> None:
@@ -68,6 +82,10 @@ def _on_signal(sig: signal.Signals, stop: asyncio.Event, running: Running) -> No
 def main(argv: list[str] | None = None) -> int:
     config = load_config(argv)
     setup_logging(config.log_format)
+    if config.workers > 1:
+        from .supervisor import Supervisor
+
+        return Supervisor(config).run()
     return asyncio.run(serve(config))
 
 
