@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
-.PHONY: run test lint bench bench-full tools clean
+.PHONY: run test lint bench bench-full tools clean check-deploy
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,3 +56,8 @@ bench-full: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis
+
+# Post-deploy check against any deployment: make check-deploy URL=https://host
+check-deploy: $(STAMP)
+	@test -n "$(URL)" || { echo "usage: make check-deploy URL=https://host"; exit 2; }
+	$(PY) tools/check_deploy.py $(URL)
