@@ -43,6 +43,7 @@ from pathlib import Path
 
 from .config import Config
 from .metrics import enable_multiprocess, setup_logging
+from .process import serve
 
 log = logging.getLogger("planstream.supervisor")
 
@@ -87,8 +88,6 @@ def metrics_dir() -> Path:
 
 def _worker(config: Config) -> None:
     """A worker process: its own process group, log lines tagged with its id, serve."""
-    from .__main__ import serve  # here, not at import: __main__ imports this module
-
     os.setpgid(0, 0)
     setup_logging(config.log_format, worker=config.worker_id)
     for sig in (signal.SIGTERM, signal.SIGINT):
