@@ -14,6 +14,7 @@ from . import http_noise
 from .config import Config
 from .download import setup_download_routes
 from .errors import error_middleware
+from .openapi import setup_openapi_route
 from .library_watch import watching
 from .routes import setup_routes
 from .serve import install_loop_exception_handler
@@ -26,6 +27,7 @@ def make_app(config: Config, library: Library | None = None) -> web.Application:
     http_noise.install()
     setup_routes(app)
     setup_download_routes(app)
+    setup_openapi_route(app)
     app.cleanup_ctx.append(_client_noise)
     app.cleanup_ctx.append(_monitor_loop)
     app.cleanup_ctx.append(_watch_library)
