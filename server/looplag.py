@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import gc
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 TICK = 0.01  # seconds between wake-ups of the lag probe
@@ -63,10 +63,13 @@ class Histogram:
 class LoopMonitor:
     """Loop lag and GC pauses of this process."""
 
-    def __init__(self) -> None:
+    def __init__(self, sink: Callable[[float], None] | None = None) -> None:
         self.lag = Histogram()
         self.gc_pause = Histogram()
         self._gc_started = 0.0
+        # Where each lag sample also goes: the prometheus-client histogram of
+        # server.metrics, summed across workers; then this module shows only maxima.
+        self.sink = sink
 
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
@@ -80,7 +83,10 @@ class LoopMonitor:
         while True:
             due = loop.time() + TICK
             await asyncio.sleep(TICK)
-            self.lag.observe(max(0.0, loop.time() - due))
+            lag = max(0.0, loop.time() - due)
+            self.lag.observe(lag)
+            if self.sink is not None:
+                self.sink(lag)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[LoopMonitor]:
@@ -96,9 +102,13 @@ class LoopMonitor:
             gc.callbacks.remove(self._on_gc)
 
     def exposition(self) -> list[str]:
-        lag = self.lag.exposition(
-            "planstream_event_loop_lag_seconds",
-            "How late the event loop woke a 10 ms timer (every request waits as long).",
+        lag = (
+            []
+            if self.sink is not None
+            else self.lag.exposition(
+                "planstream_event_loop_lag_seconds",
+                "How late the event loop woke a 10 ms timer (every request waits as long).",
+            )
         )
         pauses = self.gc_pause.exposition(
             "planstream_gc_pause_seconds", "Duration of each garbage collection."

@@ -3,7 +3,7 @@
 The replaced system watched free disk, memory, cleanup success and concurrent
 downloads through its logs; here the same questions are answered by series
 a scraper can graph: downloads by outcome, bytes sent, active and queued
-downloads, time to first byte and download duration (histograms), resident
+downloads, time to first byte, download duration and event-loop lag (histograms), resident
 memory (psutil) and free disk on the library's volume.
 
 Counters, the active/queued gauges and the histograms are prometheus-client
@@ -12,7 +12,7 @@ writes its values to memory-mapped files in one directory the supervisor
 creates on tmpfs (``/dev/shm``, wiped at start, removed at exit; never the
 library's disk), and any worker's ``/metrics`` sums all of them. That is the
 one file a request touches, and it is memory, not disk. Per-process gauges
-(slots, budget, RSS, caches, loop lag) are appended by the worker answering.
+(slots, budget, RSS, caches, loop-lag and GC maxima) come from the worker answering.
 
 ``Metrics`` keeps its attribute API (``metrics.started += 1``): each
 attribute is a property that moves its counter by the difference, so callers
@@ -47,6 +47,7 @@ from .outcomes import Outcome
 disable_created_metrics()  # no *_created series: they double the exposition for nothing here
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 TTFB_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+LAG_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 DURATION_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
 
@@ -169,6 +170,12 @@ class Metrics:
             "planstream_download_duration_seconds",
             "From the request's arrival to its outcome, queue wait included.",
             buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+        self.loop_lag = Histogram(
+            "planstream_event_loop_lag_seconds",
+            "How late the event loop woke a 10 ms timer (every request waits as long).",
+            buckets=LAG_BUCKETS,
             registry=r,
         )
         self.active = Gauge(
