@@ -140,7 +140,7 @@ def _download(method: str) -> dict[str, Any]:
 
 
 def spec() -> dict[str, Any]:
-    """The OpenAPI 3.1 document."""
+    """The OpenAPI 3.1 document: one piece, so the whole contract reads top to bottom."""
     return {
         "openapi": "3.1.0",
         "info": {"title": "planstream", "version": "1", "description": __doc__.split("\n")[0]},
