@@ -16,7 +16,8 @@ What the workers share:
 - **the memory budget**, divided: each worker's admission works from
   ``budget / N`` (its start-up log and ``/healthz`` say the share and slots).
 
-Signals: SIGTERM/SIGINT to the supervisor is forwarded once to every worker,
+Signals: SIGHUP is forwarded to every worker (each re-indexes the library).
+SIGTERM/SIGINT to the supervisor is forwarded once to every worker,
 which drains (``server.serve``); a second signal is forwarded again and the
 workers exit at once. Workers run in their own process group, so a
 terminal's Ctrl-C reaches them only through the supervisor (not twice), and
@@ -92,6 +93,7 @@ def _worker(config: Config) -> None:
     setup_logging(config.log_format, worker=config.worker_id)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the library watcher takes it
     sys.exit(asyncio.run(serve(config, reuse_port=True, parent=os.getppid())))
 
 
@@ -128,6 +130,13 @@ class Supervisor:
             if proc.pid is not None and proc.is_alive():
                 os.kill(proc.pid, signal.SIGTERM)
 
+    def _on_hup(self, _signum: int, _frame: object) -> None:
+        """SIGHUP: every worker re-indexes the library (server.library_watch)."""
+        log.info("SIGHUP: forwarding to %d workers", len(self.procs))
+        for proc in self.procs.values():
+            if proc.pid is not None and proc.is_alive():
+                os.kill(proc.pid, signal.SIGHUP)
+
     def run(self) -> int:
         """Start the workers, keep them alive, stop them on a signal; exit 0 when drained."""
         directory = metrics_dir()
@@ -143,6 +152,7 @@ class Supervisor:
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
+        signal.signal(signal.SIGHUP, self._on_hup)
         for i in range(len(self.configs)):
             self._spawn(i)
         while True:

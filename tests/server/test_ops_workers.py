@@ -47,7 +47,7 @@ def _pids(url: str, n: int) -> list[int]:
 
 
 @pytest.mark.slow
-def test_two_workers_share_port_secret_and_metrics_and_restart(tmp_path: Path):
+def test_two_workers_share_port_secret_metrics_restart_and_signals(tmp_path: Path):
     library = write_library(tmp_path / "lib")
     args = ["--workers", "2", "--library", str(library), "--max-per-client", "100"]
     with server_process(args, listening=2) as server:
@@ -91,6 +91,9 @@ def test_two_workers_share_port_secret_and_metrics_and_restart(tmp_path: Path):
             time.sleep(0.2)
         assert len(now) == 2 and victim not in now, now
         assert _completed(_get(server.url + "/metrics")[1].decode()) == 12  # kept after restart
+
+        server.signal(signal.SIGHUP)  # forwarded: both workers re-index the library
+        server.wait_for("SIGHUP, re-indexing", count=2)
 
         server.signal(signal.SIGTERM)
         assert server.wait(15) == 0
