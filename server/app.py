@@ -14,8 +14,8 @@ from . import http_noise
 from .config import Config
 from .download import setup_download_routes
 from .errors import error_middleware
-from .openapi import setup_openapi_route
 from .library_watch import watching
+from .openapi import setup_openapi_route
 from .routes import setup_routes
 from .serve import install_loop_exception_handler
 from .state import STATE, build_state
