@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
-.PHONY: run test lint bench bench-full tools clean
+.PHONY: run test lint bench bench-full tools clean check-deploy
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,8 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 # Independent ZIP readers the tests check archives with, the PDF reader the print
-# tests use, and the Chromium (with CJK fonts) the print and browser tests drive
-# (Debian packages).
+# tests use, the Chromium (with CJK fonts) the print and browser tests drive, and
+# nginx for the proxy tests (Debian packages).
 tools:
 	@missing=""; \
 	command -v 7zz    >/dev/null || missing="$$missing 7zip"; \
@@ -26,7 +26,7 @@ tools:
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v pdfinfo  >/dev/null || missing="$$missing poppler-utils"; \
 	fc-list 2>/dev/null | grep -q "Noto Sans CJK" || missing="$$missing fonts-noto-cjk"; \
-	command -v nginx  >/dev/null || missing="$$missing nginx"; \
+	command -v nginx  >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
@@ -59,3 +59,8 @@ bench-full: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis
+
+# Post-deploy check against any deployment: make check-deploy URL=https://host
+check-deploy: $(STAMP)
+	@test -n "$(URL)" || { echo "usage: make check-deploy URL=https://host"; exit 2; }
+	$(PY) tools/check_deploy.py $(URL)

@@ -16,6 +16,7 @@ from .download import setup_download_routes
 from .errors import error_middleware
 from .handles import FILE_POOL, FilePool
 from .library_watch import watching
+from .openapi import setup_openapi_route
 from .pages import setup_pages
 from .render_pool import RENDER_POOL, RenderPool
 from .routes import setup_routes
@@ -32,6 +33,7 @@ def make_app(config: Config, library: Library | None = None) -> web.Application:
     setup_routes(app)
     setup_download_routes(app)
     setup_pages(app)
+    setup_openapi_route(app)
     app.cleanup_ctx.append(_client_noise)
     app.cleanup_ctx.append(_monitor_loop)
     app.cleanup_ctx.append(_watch_library)

@@ -212,6 +212,10 @@ class Config:
     trusted_proxies: frozenset[str] = frozenset()  # whose X-Forwarded-For names the client
     library_scan: float = 10.0  # seconds between library identity scans; 0 = off (SIGHUP only)
     centre_name: str = ""  # in every document's footer; part of every ETag; "" = no brand
+    drain_timeout: float = 30.0  # seconds running downloads get after SIGTERM before a reset
+    workers: int = 1  # processes serving the port (server.supervisor when more than one)
+    worker_id: int | None = None  # this process's number under the supervisor, 0-based
+    total_budget: int | None = None  # the budget of all workers together (set per worker)
 
 
 def _log_format(value: str) -> str:
@@ -265,7 +269,98 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--centre-name", help="the centre's name in every footer (default: none, no brand)"
     )
+    p.add_argument(
+        "--drain-timeout", help="after SIGTERM, how long downloads may finish before a reset (30s)"
+    )
+    p.add_argument(
+        "--workers",
+        help="worker processes on one port: a number or auto (usable CPUs, cgroup quota "
+        "respected); default 1",
+    )
     return p
+
+
+def _workers(value: str) -> int:
+    if value.strip().lower() == "auto":
+        return usable_cpus()
+    n = int(value)
+    if not 1 <= n <= 256:
+        raise ValueError(f"must be auto or 1-256, not {n}")
+    return n
+
+
+PROC_CPU_MAX = "cpu.max"
+
+
+def cgroup_cpu_quota(
+    proc_cgroup: str = PROC_CGROUP, mountinfo: str = PROC_MOUNTINFO
+) -> float | None:
+    """CPUs this process's cgroup may use (v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``), walking up.
+
+    A container limited to 1.5 CPUs on a 16-core host must not start 16
+    workers that the kernel then throttles; the smallest quota on the way up
+    binds, as for memory.
+    """
+    found: list[float] = []
+    v2 = v1 = None
+    try:
+        lines = Path(proc_cgroup).read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        if parts[0] == "0" and parts[1] == "":
+            v2 = parts[2]
+        elif "cpu" in parts[1].split(","):
+            v1 = parts[2]
+    mounts_v2, _ = _mounts(mountinfo)
+    if v2 is not None:
+        for folder in _group_dirs(v2, mounts_v2):
+            try:
+                quota, period = (folder / PROC_CPU_MAX).read_text().split()[:2]
+            except (OSError, ValueError):
+                continue
+            if quota != "max" and int(period) > 0:
+                found.append(int(quota) / int(period))
+    if v1 is not None:
+        for folder in _group_dirs(v1, _cpu_mounts_v1(mountinfo)):
+            try:
+                quota_us = int((folder / "cpu.cfs_quota_us").read_text())
+                period_us = int((folder / "cpu.cfs_period_us").read_text())
+            except (OSError, ValueError):
+                continue
+            if quota_us > 0 and period_us > 0:
+                found.append(quota_us / period_us)
+    return min(found) if found else None
+
+
+def _cpu_mounts_v1(mountinfo: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    try:
+        lines = Path(mountinfo).read_text().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        left, _, right = line.partition(" - ")
+        fields, tail = left.split(), right.split()
+        is_cpu = len(tail) >= 3 and tail[0] == "cgroup" and "cpu" in tail[2].split(",")
+        if len(fields) >= 5 and is_cpu:
+            out.append((fields[3], fields[4]))
+    return out
+
+
+def usable_cpus(proc_cgroup: str = PROC_CGROUP, mountinfo: str = PROC_MOUNTINFO) -> int:
+    """CPUs this process may run on (affinity), capped by the cgroup quota, at least 1."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    quota = cgroup_cpu_quota(proc_cgroup, mountinfo)
+    if quota is not None:
+        cpus = min(cpus, max(1, int(quota)))  # 1.5 CPUs -> 1 worker: no throttled half
+    return max(1, cpus)
 
 
 def load_config(
@@ -306,6 +401,8 @@ def load_config(
         "trusted-proxies": lambda v: frozenset(a.strip() for a in v.split(",") if a.strip()),
         "memory-budget": parse_size,
         "centre-name": check_centre,
+        "drain-timeout": parse_duration,
+        "workers": _workers,
     }
     for name, convert in converters.items():
         raw = pick(name)
@@ -336,6 +433,8 @@ def load_config(
         parser.error("--max-per-client: must be at least 1")
     if cfg.header_timeout <= 0 or cfg.body_timeout <= 0:
         parser.error("--header-timeout and --body-timeout must be positive")
+    if cfg.drain_timeout < 0:
+        parser.error("--drain-timeout: must not be negative")
     if not 0 < cfg.port < 65536:
         parser.error("--port: must be 1-65535")
     return cfg

@@ -82,6 +82,7 @@ def base_headers(archive: PlanArchive, now: float) -> dict[str, str]:
 
 
 async def download(request: web.Request) -> web.StreamResponse:
+    arrived = time.monotonic()  # time to first byte counts the link and layout too
     state = request.app[STATE]
     plan_req, _expires = open_link(state, request.match_info["token"])
     archive = await state.archive_for_request(plan_req)
@@ -101,16 +102,18 @@ async def download(request: web.Request) -> web.StreamResponse:
     if request.method == "HEAD":
         await response.prepare(request)
         return response
-    return await admit_and_stream(request, response, state, archive, decision.window, plan_req)
+    return await admit_and_stream(
+        request, response, state, archive, decision.window, plan_req, arrived=arrived
+    )
 
 
 class _Record:
     """The one log line and metric update of a download; ``finish`` may run only once."""
 
-    def __init__(self, state: State, fields: dict[str, object]) -> None:
+    def __init__(self, state: State, fields: dict[str, object], t0: float | None = None) -> None:
         self.state = state
         self.fields = fields
-        self.t0 = time.monotonic()
+        self.t0 = time.monotonic() if t0 is None else t0
         self.waited: float | None = None
         self.done = False
 
@@ -123,7 +126,7 @@ class _Record:
         self.done = True
         now = time.monotonic()
         waited = self.waited if self.waited is not None else now - self.t0
-        self.state.metrics.record_outcome(outcome, sent)
+        self.state.metrics.record_outcome(outcome, sent, now - self.t0)
         out = dict(
             self.fields,
             outcome=str(outcome),
@@ -144,6 +147,7 @@ async def admit_and_stream(
     archive: PlanArchive,
     window: ByteRange,
     plan_req: PlanRequest,
+    arrived: float | None = None,
 ) -> web.StreamResponse:
     record = _Record(
         state,
@@ -153,6 +157,7 @@ async def admit_and_stream(
             "range": f"{window.start}-{window.end}",
             "size": archive.layout.total_size,
         },
+        arrived,
     )
     try:
         with per_client(state, client_address(request, state.config.trusted_proxies)):
@@ -164,7 +169,10 @@ async def admit_and_stream(
         record.finish(Outcome.REJECTED, 0, reason=exc.message)
         raise  # rendered as 503 + Retry-After by the middleware
     except asyncio.CancelledError:
-        record.finish(Outcome.ABORTED, 0, reason="client disconnected")
+        if state.draining:  # cut in the queue by the drain (server.serve), not by the client
+            record.finish(Outcome.CUT_BY_SHUTDOWN, 0, reason="drain timeout")
+        else:
+            record.finish(Outcome.ABORTED, 0, reason="client disconnected")
         raise
     return response
 
@@ -248,6 +256,7 @@ async def _stream(
     try:
         await response.prepare(request)
         state.metrics.started += 1
+        state.metrics.ttfb.observe(time.monotonic() - record.t0)
         pieces = request.app[RENDER_POOL].window(
             archive.layout, plan_req.canonical_bytes(), window.start, window.end
         )

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import gc
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 TICK = 0.01  # seconds between wake-ups of the lag probe
@@ -81,13 +81,16 @@ def runqueue_wait() -> float | None:
 class LoopMonitor:
     """Loop lag and GC pauses of this process."""
 
-    def __init__(self) -> None:
+    def __init__(self, sink: Callable[[float], None] | None = None) -> None:
         self.lag = Histogram()
         self.own_lag = Histogram()  # lag less the loop thread's run-queue wait in the same tick
         self.gc_pause = Histogram()
         self.own_gc_pause = Histogram()  # less the run-queue wait, like own_lag
         self._gc_started = 0.0
         self._gc_queued: float | None = None
+        # Where each lag sample also goes: the prometheus-client histogram of
+        # server.metrics, summed across workers; then this module shows only maxima.
+        self.sink = sink
 
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
@@ -112,6 +115,8 @@ class LoopMonitor:
             after = runqueue_wait()
             if before is not None and after is not None:
                 self.own_lag.observe(max(0.0, lag - (after - before)))
+            if self.sink is not None:
+                self.sink(lag)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[LoopMonitor]:
@@ -127,9 +132,13 @@ class LoopMonitor:
             gc.callbacks.remove(self._on_gc)
 
     def exposition(self) -> list[str]:
-        lag = self.lag.exposition(
-            "planstream_event_loop_lag_seconds",
-            "How late the event loop woke a 10 ms timer (every request waits as long).",
+        lag = (
+            []
+            if self.sink is not None
+            else self.lag.exposition(
+                "planstream_event_loop_lag_seconds",
+                "How late the event loop woke a 10 ms timer (every request waits as long).",
+            )
         )
         own = self.own_lag.exposition(
             "planstream_event_loop_own_lag_seconds",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from datetime import UTC, datetime
 
@@ -156,6 +157,11 @@ async def healthz(request: web.Request) -> web.Response:
                     "max_bytes": state.render_cache.max_bytes,
                 },
             },
+            # --workers: this process's id and share of the budget (server.supervisor)
+            "worker": state.config.worker_id,
+            "workers": state.config.workers,
+            "pid": os.getpid(),
+            "memory_budget_total": state.config.total_budget or state.config.memory_budget,
         }
     )
 

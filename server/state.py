@@ -108,6 +108,10 @@ class State:
         self.library = library
         self.layouts.clear()
 
+    def __post_init__(self) -> None:
+        # Loop lag also feeds the prometheus-client histogram (summed across workers).
+        self.loop_monitor.sink = self.metrics.loop_lag.observe
+
     async def archive_for_request(self, req: PlanRequest) -> PlanArchive:
         """Like ``archive_for``, building a new layout off the event loop, admitted.
 

@@ -241,7 +241,7 @@ async def test_metrics_show_loop_lag_and_gc_pauses(aiohttp_client, app_factory):
     import gc
 
     client = await aiohttp_client(app_factory())
-    await asyncio.sleep(0.1)  # ~10 ticks of the lag probe
+    await asyncio.sleep(0.3)  # ~30 ticks of the lag probe (>= 5 even on a loaded machine)
     gc.collect()
     text = await (await client.get("/metrics")).text()
     lines = dict(
