@@ -168,7 +168,7 @@ def shared_executor(kind: str) -> Executor:
         return ex
 
 
-def _stop_workers() -> None:
+def stop_workers() -> None:
     """At exit: join the workers and stop multiprocessing's helpers before this process ends.
 
     Without it the forkserver outlives us by a moment, and whoever waits for
@@ -190,7 +190,7 @@ def _stop_workers() -> None:
                 stop()
 
 
-atexit.register(_stop_workers)
+atexit.register(stop_workers)
 
 
 def pool_kind() -> str:

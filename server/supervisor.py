@@ -42,6 +42,7 @@ from dataclasses import replace
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
+from . import render_pool
 from .config import Config
 from .metrics import enable_multiprocess, setup_logging
 from .process import serve
@@ -94,7 +95,14 @@ def _worker(config: Config) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the library watcher takes it
-    sys.exit(asyncio.run(serve(config, reuse_port=True, parent=os.getppid())))
+    try:
+        code = asyncio.run(serve(config, reuse_port=True, parent=os.getppid()))
+    finally:
+        # A multiprocessing child joins its own children before its atexit
+        # handlers run, so the render workers must be stopped here, or the
+        # worker waits for them for ever after a drain.
+        render_pool.stop_workers()
+    sys.exit(code)
 
 
 class Supervisor:
