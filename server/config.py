@@ -363,6 +363,30 @@ def usable_cpus(proc_cgroup: str = PROC_CGROUP, mountinfo: str = PROC_MOUNTINFO)
     return max(1, cpus)
 
 
+_CONVERTERS: dict[str, Callable[[str], object]] = {
+    "host": str,
+    "port": int,
+    "library": str,
+    "s3-endpoint": str,
+    "queue-timeout": parse_duration,
+    "stall-timeout": parse_duration,
+    "link-ttl": parse_duration,
+    "min-rate": parse_size,
+    "log-format": _log_format,
+    "max-slots": int,
+    "header-timeout": parse_duration,
+    "body-timeout": parse_duration,
+    "max-per-client": int,
+    "library-scan": parse_duration,
+    "trusted-proxies": lambda v: frozenset(a.strip() for a in v.split(",") if a.strip()),
+    "memory-budget": parse_size,
+    "centre-name": check_centre,
+    "drain-timeout": parse_duration,
+    "workers": _workers,
+}
+"""How each flag's text becomes its value (a flag named here is also PLANSTREAM_<NAME>)."""
+
+
 def load_config(
     argv: Sequence[str] | None = None,
     env: Mapping[str, str] | None = None,
@@ -383,28 +407,7 @@ def load_config(
         return value if value is not None else _env(name, env)
 
     kw: dict[str, object] = {}
-    converters: dict[str, Callable[[str], object]] = {
-        "host": str,
-        "port": int,
-        "library": str,
-        "s3-endpoint": str,
-        "queue-timeout": parse_duration,
-        "stall-timeout": parse_duration,
-        "link-ttl": parse_duration,
-        "min-rate": parse_size,
-        "log-format": _log_format,
-        "max-slots": int,
-        "header-timeout": parse_duration,
-        "body-timeout": parse_duration,
-        "max-per-client": int,
-        "library-scan": parse_duration,
-        "trusted-proxies": lambda v: frozenset(a.strip() for a in v.split(",") if a.strip()),
-        "memory-budget": parse_size,
-        "centre-name": check_centre,
-        "drain-timeout": parse_duration,
-        "workers": _workers,
-    }
-    for name, convert in converters.items():
+    for name, convert in _CONVERTERS.items():
         raw = pick(name)
         if raw is None:
             continue
@@ -425,6 +428,12 @@ def load_config(
     except ValueError as exc:
         parser.error(str(exc))
     cfg = Config(**kw)  # type: ignore[arg-type]  # kw's values are typed by their converters
+    _check(cfg, parser)
+    return cfg
+
+
+def _check(cfg: Config, parser: argparse.ArgumentParser) -> None:
+    """Ranges that a converter alone cannot know; exits 2 naming the flag."""
     if cfg.memory_budget <= 0:
         parser.error("--memory-budget: must be positive")
     if not 0 < cfg.link_ttl <= 3650 * 86400:
@@ -437,7 +446,6 @@ def load_config(
         parser.error("--drain-timeout: must not be negative")
     if not 0 < cfg.port < 65536:
         parser.error("--port: must be 1-65535")
-    return cfg
 
 
 def _secrets(flag: str | None, secret_file: str | None, env: Mapping[str, str]) -> tuple[str, ...]:

@@ -226,6 +226,12 @@ class Metrics:
         cache: tuple[int, int, int] = (0, 0, 0),
         layouts: tuple[int, int] = (0, 0),
     ) -> str:
+        """The whole exposition: the registry's text plus this process's own gauges.
+
+        One piece: it is a flat table of gauges (HELP, TYPE, sample), read top
+        to bottom like the page it makes; splitting it would only scatter the
+        names a reader looks for.
+        """
         proc = psutil.Process()
         lines = [
             self.exposition(active=active, queued=queued).rstrip("\n"),

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("server", "generators")
 MAX_LINES = 60
-SERVER_KNOWN = {"server.config.load_config", "server.metrics.render"}
+SERVER_KNOWN: set[str] = set()
 """Server functions over 60 lines that predate this test (issue 8: listed, not yet split)."""
 
 
