@@ -162,7 +162,7 @@ class Metrics:
         self.library_changes = _LabelledCounts(changes, "change")
         self.ttfb = Histogram(
             "planstream_time_to_first_byte_seconds",
-            "From the request's arrival to its first body byte handed to the kernel.",
+            "From the request's arrival to its response headers handed to the kernel.",
             buckets=TTFB_BUCKETS,
             registry=r,
         )
