@@ -434,8 +434,7 @@ def segments_of(layout: ArchiveLayout, start: int, end: int) -> Iterator[tuple[i
         i = bisect_right(range(n), pos, key=layout.local_header_offset) - 1
         acc = 0
         while i < n and pos < min(end, cd):
-            src = layout.producer(i)
-            acc += src.size if src is not None else 0
+            acc += layout.producer_size(i)
             i += 1
             boundary = layout.local_header_offset(i) if i < n else cd
             if acc >= SEGMENT_BYTES or i >= n or boundary >= end:

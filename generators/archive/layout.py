@@ -320,6 +320,15 @@ class ArchiveLayout:
         assert isinstance(src, ProducerSource)
         return src
 
+    def producer_size(self, i: int) -> int:
+        """Body size of entry i if a producer makes it, else 0; from the arrays, no source made.
+
+        The render pool walks every entry of a window to cut it into segments;
+        making each source again (``producer``) for that costs more than the
+        send itself on a fast client.
+        """
+        return self._size[i] if self._flags[i] & _KIND_MASK == _PRODUCER else 0
+
     def crc_known(self, i: int) -> bool:
         return bool(self._flags[i] & _KNOWN)
 
