@@ -96,12 +96,18 @@ def _lesson_mtime(lesson: Lesson) -> int:
     return calendar.timegm(lesson.date.timetuple()) + 8 * 3600
 
 
+def producer_key(key: str, centre: str = "") -> str:
+    """The full producer key (render-cache key, ETag input) of a document's short key."""
+    if centre:
+        key = f"{key}|centre={centre}"
+    return f"{GENERATOR_VERSION}|{key}"
+
+
 def _producer(doc: Doc, key: str, cache: RenderCache | None, centre: str = "") -> ProducerSource:
     """A generated entry; with a centre name, branded, and the name is in its key (ETag)."""
     if centre:
         doc = branded(doc, centre)
-        key = f"{key}|centre={centre}"
-    key = f"{GENERATOR_VERSION}|{key}"
+    key = producer_key(key, centre)
     render = doc.render if cache is None else cache.wrap(key, doc.render)
     return ProducerSource(doc.size, render, key)
 
@@ -118,10 +124,11 @@ class PlanSources:
     (its bytes only when the render cache does not hold them).
     """
 
-    __slots__ = ("_doc_sizes", "_files", "_refs", "cache", "centre", "plan", "plan_key")
+    __slots__ = ("_doc_sizes", "_files", "_plan", "_refs", "cache", "centre", "plan_key", "request")
 
     def __init__(self, plan: Plan, cache: RenderCache | None = None, centre: str = "") -> None:
-        self.plan = plan
+        self._plan: Plan | None = plan
+        self.request = plan.request
         self.cache = cache
         self.centre = centre  # the server's --centre-name: in every footer and producer key
         # A digest, not the request itself: producer keys reach ETags and error
@@ -130,6 +137,40 @@ class PlanSources:
         self._refs = array("I")
         self._files: list[FileSource | ObjectSource] = []  # objects: an S3 library
         self._doc_sizes = array("Q")  # [0] the overview, [1 + i] lesson i's page
+
+    @property
+    def plan(self) -> Plan:
+        """The plan; rebuilt from the request on first use after a pickle (it is not sent).
+
+        A plan is built in a worker process (``server.state``) and only its
+        layout, refs and files come back: the plan's ~8,000 frozen objects of
+        a 52-week plan took 30 ms to unpickle, on the event loop. Serving in
+        the default process mode never needs the plan in the server again
+        (its documents are rendered by workers that rebuild it).
+        """
+        if self._plan is None:
+            self._plan = build_plan(self.request)
+        return self._plan
+
+    def __getstate__(self) -> dict[str, object]:
+        return {
+            "_doc_sizes": self._doc_sizes,
+            "_files": self._files,
+            "_refs": self._refs,
+            "centre": self.centre,
+            "plan_key": self.plan_key,
+            "request": self.request,
+        }
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+        self._plan = None
+        self.cache = None  # the receiving process attaches its own render cache
+
+    def ref(self, i: int) -> int:
+        """What entry i is (4 bytes: kind and position); a worker rebuilds its source from it."""
+        return self._refs[i]
 
     def entries(self, library: Library | None = None) -> Iterator[Entry]:
         """Every file of the plan in archive order; renders nothing."""
@@ -301,22 +342,25 @@ class PlanSources:
         """Like ``_make`` without sizing it again: the page is built only to render it."""
         size = self._doc_sizes[0 if what == _OVERVIEW else 1 + pos]
         centre = self.centre
-        brand = f"|centre={centre}" if centre else ""
+        key = self._page_key(what, pos)
         if what == _OVERVIEW:
-            key = f"{GENERATOR_VERSION}|overview|{self.plan_key}{brand}"
 
             def render() -> bytes:
                 return branded(overview_doc(self.plan), centre).render()
 
         else:
             lesson = self.plan.lessons[pos]
-            key = f"{GENERATOR_VERSION}|lesson|{self.plan_key}|{lesson.index}{brand}"
 
             def render() -> bytes:
                 return branded(lesson_doc(self.plan, lesson), centre).render()
 
         produce = render if self.cache is None else self.cache.wrap(key, render)
         return ProducerSource(size, produce, key)
+
+    def _page_key(self, what: int, pos: int) -> str:
+        if what == _OVERVIEW:
+            return producer_key(f"overview|{self.plan_key}", self.centre)
+        return producer_key(f"lesson|{self.plan_key}|{self.plan.lessons[pos].index}", self.centre)
 
     def __call__(self, i: int) -> Source:
         ref = self._refs[i]
@@ -337,8 +381,9 @@ class PlanSources:
 
     def nbytes(self) -> int:
         """Upper bound of what these sources hold: the plan, the refs, the file list."""
-        lessons = len(self.plan.lessons)
-        exercises = sum(len(lesson.exercises) for lesson in self.plan.lessons)
+        # Counted from the refs, not the plan: a plan not rebuilt must not be built to size it.
+        lessons = len(self._doc_sizes) - 1
+        exercises = sum(1 for ref in self._refs if ref & 7 == _SHEET)
         plan = PLAN_FIXED_BYTES + lessons * PLAN_LESSON_BYTES + exercises * PLAN_EXERCISE_BYTES
         arrays = 2 * 144 + (4 * len(self._refs) + 8 * len(self._doc_sizes)) * 17 // 16
         return plan + arrays + 56 + 8 * len(self._files) * 9 // 8 + 512

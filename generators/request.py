@@ -291,6 +291,10 @@ class PlanRequest:
             "weeks": self.weeks,
         }
 
+    def __reduce__(self) -> tuple[object, tuple[bytes]]:
+        """Pickled as its canonical bytes (``scores`` is a mappingproxy, which cannot be)."""
+        return (PlanRequest.from_canonical, (self.canonical_bytes(),))
+
     def canonical_bytes(self) -> bytes:
         """Compact, sorted JSON in UTF-8: the input of the seed and of download tokens."""
         return json.dumps(

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -63,6 +65,29 @@ class Histogram:
 SCHEDSTAT = "/proc/thread-self/schedstat"
 
 
+class _Schedstat:
+    """One thread's schedstat file, opened once: read on every tick and every collection.
+
+    Opening it each time cost 10 us, twice per garbage collection and per
+    tick (6 % of the loop thread on a fast download); a ``pread`` costs 0.7.
+    Kept per thread (``/proc/thread-self`` names the opener) and closed when
+    the thread ends (the thread-local value is dropped then).
+    """
+
+    def __init__(self) -> None:
+        self.fd: int | None = None
+        with contextlib.suppress(OSError):
+            self.fd = os.open(SCHEDSTAT, os.O_RDONLY | os.O_CLOEXEC)
+
+    def __del__(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+
+
+_local = threading.local()
+
+
 def runqueue_wait() -> float | None:
     """Seconds this thread has spent runnable but waiting for a CPU (Linux schedstat), or None.
 
@@ -71,9 +96,13 @@ def runqueue_wait() -> float | None:
     fix; on a shared machine the second can be larger, so the lag is also
     shown with the time spent on the run queue taken out.
     """
+    stat: _Schedstat | None = getattr(_local, "schedstat", None)
+    if stat is None:
+        stat = _local.schedstat = _Schedstat()
+    if stat.fd is None:
+        return None
     try:
-        with open(SCHEDSTAT, "rb") as f:
-            return int(f.read().split()[1]) / 1e9
+        return int(os.pread(stat.fd, 128, 0).split()[1]) / 1e9
     except (OSError, ValueError, IndexError):
         return None
 

@@ -46,6 +46,7 @@ import multiprocessing
 import multiprocessing.forkserver
 import multiprocessing.resource_tracker
 import os
+import pickle
 import threading
 from bisect import bisect_right
 from collections import OrderedDict
@@ -56,6 +57,8 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from generators.archive import ArchiveLayout, Piece, ProducerSource, crc32
+from generators.entries import PlanArchive
+from generators.library import Library
 from generators.render_cache import RenderCache
 
 WORKERS = max(1, min(2, os.cpu_count() or 1))  # CPU bound: more than the cores adds nothing
@@ -65,6 +68,7 @@ JOB_BYTES = 256 * 1024  # declared output of one body job
 JOB_ITEMS = 64  # documents in one job
 CRC_JOB_BYTES = 1 << 62  # a CRC job returns 4 bytes a document: only JOB_ITEMS bounds it
 SEGMENT_BYTES = 1 << 20  # producer bytes per prepared segment of a window
+CD_ENTRIES = 1024  # central headers per prepared segment of the directory
 WORKER_PLANS = 2  # plans whose producers a worker keeps
 KINDS = ("process", "thread", "inline")
 
@@ -75,44 +79,74 @@ class RenderMismatch(Exception):
 
 # -- worker side ---------------------------------------------------------------
 
-_plans: OrderedDict[bytes, dict[str, ProducerSource]] = OrderedDict()
+_plans: OrderedDict[tuple[bytes, str], dict[int, ProducerSource]] = OrderedDict()
 
 
-def _producers(canonical: bytes) -> dict[str, ProducerSource]:
-    """The producers of a plan by key, rebuilt from its canonical request and kept (LRU)."""
-    found = _plans.get(canonical)
+def _producers(canonical: bytes, centre: str) -> dict[int, ProducerSource]:
+    """A plan's producers by entry ref (``PlanSources.ref``), rebuilt and kept (LRU).
+
+    Rebuilt without the library: materials are files, never rendered, and a
+    producer's ref names its place in the plan, not in the archive, so it is
+    the same with or without material entries between.
+    """
+    found = _plans.get((canonical, centre))
     if found is not None:
-        _plans.move_to_end(canonical)
+        _plans.move_to_end((canonical, centre))
         return found
     # Imported here: the worker needs the generators, the server's loop side does not.
-    from generators.entries import plan_entries
+    from generators.entries import PlanSources
     from generators.plan import build_plan
     from generators.request import PlanRequest
 
-    plan = build_plan(PlanRequest.from_canonical(canonical))
+    sources = PlanSources(build_plan(PlanRequest.from_canonical(canonical)), centre=centre)
     found = {}
-    for entry in plan_entries(plan):
+    for k, entry in enumerate(sources.entries(None)):
         if isinstance(entry.source, ProducerSource):
-            found[entry.source.key] = entry.source
-    _plans[canonical] = found
+            found[sources.ref(k)] = entry.source
+    _plans[(canonical, centre)] = found
     while len(_plans) > WORKER_PLANS:
         _plans.popitem(last=False)
     return found
 
 
 def render_job(
-    canonical: bytes, items: list[tuple[str, int]], want_bytes: bool
+    canonical: bytes, centre: str, items: list[tuple[int, int]], want_bytes: bool
 ) -> list[tuple[int, bytes | None]]:
-    """In a worker process: render documents by key, return (crc, bytes or None) each."""
-    producers = _producers(canonical)
+    """In a worker process: render documents by ref, return (crc, bytes or None) each."""
+    producers = _producers(canonical, centre)
     out: list[tuple[int, bytes | None]] = []
-    for key, size in items:
-        src = producers.get(key)
+    for ref, size in items:
+        src = producers.get(ref)
         if src is None or src.size != size:
-            raise RenderMismatch(f"no producer {key!r} of {size} bytes in the rebuilt plan")
+            raise RenderMismatch(f"no producer of ref {ref} and {size} bytes in the rebuilt plan")
         data = src.render()
         out.append((crc32(data), data if want_bytes else None))
     return out
+
+
+_library: tuple[str, Library | None] | None = None  # a build worker's last library, by its id
+
+
+def build_job(
+    canonical: bytes, library_id: str, library_blob: bytes | None, centre: str
+) -> PlanArchive:
+    """In a worker process: a plan's archive layout, built off the server's GIL.
+
+    A 52-week plan takes about 0.9 s of pure Python to lay out. In a thread
+    of the server it held the GIL the event loop needs after every syscall,
+    and 5 such builds pushed the loop's lag past 100 ms. The library comes
+    pickled (once per generation, ``State.library_blob``) and is unpickled
+    here only when it is not the one this worker has already. The result
+    carries no plan object and no cache (``PlanSources.__getstate__``).
+    """
+    global _library
+    if _library is None or _library[0] != library_id:
+        library = pickle.loads(library_blob) if library_blob is not None else None
+        _library = (library_id, library)
+    from generators.entries import build_archive
+    from generators.request import PlanRequest
+
+    return build_archive(PlanRequest.from_canonical(canonical), _library[1], None, centre)
 
 
 def _render_local(
@@ -231,11 +265,15 @@ class RenderPool:
             await asyncio.gather(*(loop.run_in_executor(ex, _warm) for _ in range(WORKERS)))
 
     async def _run(
-        self, canonical: bytes, sources: list[ProducerSource], want_bytes: bool
+        self, layout: ArchiveLayout, canonical: bytes, batch: list[int], want_bytes: bool
     ) -> list[tuple[int, bytes | None]]:
-        """One job, in the executor once a place is free (FIFO among waiters)."""
+        """One job, in the executor once a place is free (FIFO among waiters).
+
+        A process job is sent keys and sizes only; the worker makes the
+        sources itself, so the loop never builds a document's source.
+        """
         if self.kind == "inline":
-            return _render_local(sources, want_bytes)
+            return _render_local([_producer(layout, i) for i in batch], want_bytes)
         if self._sem is None:
             self._sem = asyncio.Semaphore(MAX_RUNNING)
         loop = asyncio.get_running_loop()
@@ -248,16 +286,18 @@ class RenderPool:
         try:
             ex = shared_executor(self.kind)
             if self.kind == "process":
-                items = [(s.key, s.size) for s in sources]
-                fut = loop.run_in_executor(ex, render_job, canonical, items, want_bytes)
+                refs, centre = _refs(layout)
+                items = [(refs(i), layout.producer_size(i)) for i in batch]
+                fut = loop.run_in_executor(ex, render_job, canonical, centre, items, want_bytes)
             else:
+                sources = [_producer(layout, i) for i in batch]
                 fut = loop.run_in_executor(ex, _render_local, sources, want_bytes)
             out = await fut
         finally:
             self.stats.running -= 1
             self._sem.release()
         self.stats.jobs += 1
-        self.stats.documents += len(sources)
+        self.stats.documents += len(batch)
         return out
 
     async def _bounded(self, jobs: Iterator[Callable[[], asyncio.Future[None]]]) -> None:
@@ -308,9 +348,8 @@ class RenderPool:
             async def run() -> None:
                 if all(layout.crc_known(i) for i in batch):
                     return
-                sources = [_producer(layout, i) for i in batch]
                 for i, (crc, _) in zip(
-                    batch, await self._run(canonical, sources, False), strict=True
+                    batch, await self._run(layout, canonical, batch, False), strict=True
                 ):
                     layout.learn_crc(i, crc)
                 self.stats.crcs_learned += len(batch)
@@ -329,9 +368,8 @@ class RenderPool:
         bodies: dict[int, bytes] = {}
         todo: list[int] = []
         for i in want_bodies:
-            src = _producer(layout, i)
-            data = self.cache.peek(src.key) if self.cache is not None else None
-            if data is not None and len(data) == src.size:
+            data = self.cache.peek(_key(layout, i)) if self.cache is not None else None
+            if data is not None and len(data) == layout.producer_size(i):
                 self.stats.cache_hits += 1
                 bodies[i] = data
                 if not layout.crc_known(i):
@@ -341,14 +379,13 @@ class RenderPool:
 
         def job(batch: list[int]) -> Callable[[], asyncio.Future[None]]:
             async def run() -> None:
-                sources = [_producer(layout, i) for i in batch]
-                results = await self._run(canonical, sources, True)
-                for i, src, (crc, data) in zip(batch, sources, results, strict=True):
-                    assert data is not None and len(data) == src.size
+                results = await self._run(layout, canonical, batch, True)
+                for i, (crc, data) in zip(batch, results, strict=True):
+                    assert data is not None and len(data) == layout.producer_size(i)
                     layout.learn_crc(i, crc)
                     bodies[i] = data
                     if self.cache is not None:
-                        self.cache.get_or_render(src.key, lambda d=data: d)  # type: ignore[misc]
+                        self.cache.get_or_render(_key(layout, i), lambda d=data: d)  # type: ignore[misc]
 
             return lambda: asyncio.ensure_future(run())
 
@@ -407,13 +444,31 @@ def _producer(layout: ArchiveLayout, i: int) -> ProducerSource:
     return src
 
 
+def _key(layout: ArchiveLayout, i: int) -> str:
+    """Render-cache key of entry i: the archive's fingerprint names its bytes, i the entry.
+
+    Made from two values the layout holds, so a lookup needs neither the
+    entry's source nor the plan (which the server no longer keeps).
+    """
+    return f"{layout.fingerprint()}|{i}"
+
+
+def _refs(layout: ArchiveLayout) -> tuple[Callable[[int], int], str]:
+    """The layout's entry refs and centre name, which a worker rebuilds sources from."""
+    resolver = layout.resolver
+    ref = getattr(resolver, "ref", None)
+    if ref is None:
+        raise RenderMismatch("not a plan's layout: its entries have no refs to render from")
+    return ref, getattr(resolver, "centre", "")
+
+
 def _batches(layout: ArchiveLayout, indices: list[int], max_bytes: int) -> Iterator[list[int]]:
     """Indices in jobs of at most JOB_ITEMS documents and about ``max_bytes`` of output."""
     batch: list[int] = []
     size = 0
     for i in indices:
         batch.append(i)
-        size += _producer(layout, i).size
+        size += layout.producer_size(i)
         if len(batch) >= JOB_ITEMS or size >= max_bytes:
             yield batch
             batch, size = [], 0
@@ -424,8 +479,10 @@ def _batches(layout: ArchiveLayout, indices: list[int], max_bytes: int) -> Itera
 def segments_of(layout: ArchiveLayout, start: int, end: int) -> Iterator[tuple[int, int]]:
     """``[start, end)`` cut at entry boundaries into parts of about SEGMENT_BYTES of documents.
 
-    The central directory and end records are one last part. Walking the
-    entries costs microseconds each, and only as far as the window is sent.
+    The central directory is cut every ``CD_ENTRIES`` headers, the end
+    records go with its last part: preparing a part walks its headers on the
+    loop (``layout.needs``), 12,741 of them for the largest plan, 15 ms at once.
+    Walking the entries costs microseconds each, and only as far as the window is sent.
     """
     n = len(layout)
     cd = layout.central_offset
@@ -442,4 +499,13 @@ def segments_of(layout: ArchiveLayout, start: int, end: int) -> Iterator[tuple[i
                 yield pos, cut
                 pos, acc = cut, 0
     if pos < end:
-        yield pos, end
+        j = bisect_right(range(n), pos, key=layout.central_header_offset) - 1 if n else 0
+        j = max(j, 0)
+        while pos < end:
+            j = min(j + CD_ENTRIES, n)
+            cut = layout.central_header_offset(j) if j < n else end
+            cut = min(max(cut, pos), end)
+            if cut <= pos:
+                cut = end
+            yield pos, cut
+            pos = cut

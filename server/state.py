@@ -19,7 +19,9 @@ It has a module of its own so that ``app`` (wiring) and the route modules
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import pickle
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from generators.bounded_cache import BoundedCache, key_cost
-from generators.entries import PlanArchive, build_archive
+from generators.entries import PlanArchive, PlanSources, build_archive
 from generators.library import Library
 from generators.library_s3 import S3Library, open_library
 from generators.render_cache import RenderCache
@@ -50,6 +52,7 @@ from .links import LinkSealer
 from .looplag import LoopMonitor
 from .metrics import Metrics
 from .objects import STREAM_COST, ObjectReader
+from .render_pool import build_job, pool_kind, shared_executor
 from .writer import WriterLimits
 
 log = logging.getLogger("planstream.server")
@@ -89,6 +92,7 @@ class State:
     _inflight: dict[tuple[int, bytes], asyncio.Task[PlanArchive]] = field(default_factory=dict)
 
     library_watch: Any = None  # the LibraryWatch (server.library_watch), set by build_state
+    _blob: tuple[Library, str, bytes] | None = None  # the library pickled for build workers
 
     def _key(self, req: PlanRequest) -> tuple[int, bytes]:
         """Cache key: the library snapshot's generation and the normalised request.
@@ -138,7 +142,41 @@ class State:
     async def _build(self, req: PlanRequest) -> PlanArchive:
         async with self.builds.slot():
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, self.archive_for, req)
+            if pool_kind() != "process":
+                return await loop.run_in_executor(self._executor, self.archive_for, req)
+            library = self.library  # one snapshot for the whole build
+            key = self._key(req)
+            hit = self._cached(key)
+            if hit is not None:
+                return hit
+            library_id, blob = self._library_blob(library)
+            archive = await loop.run_in_executor(
+                shared_executor("process"),
+                build_job,
+                req.canonical_bytes(),
+                library_id,
+                blob,
+                self.config.centre_name,
+            )
+            resolver = archive.layout.resolver
+            if isinstance(resolver, PlanSources):
+                resolver.cache = self.render_cache  # for the thread and inline render modes
+            return self._keep(key, library, archive)
+
+    def _library_blob(self, library: Library | None) -> tuple[str, bytes | None]:
+        """The library as a build worker receives it: pickled once per snapshot, kept.
+
+        A worker unpickles it only when its id (a digest of the pickle) is new to it.
+        """
+        if library is None:
+            return "", None
+        if self._blob is None or self._blob[0] is not library:
+            blob = pickle.dumps(library, protocol=pickle.HIGHEST_PROTOCOL)
+            # Its id is its content: two servers (or apps) in one process may
+            # both have a generation 0 of the same root with different files.
+            digest = hashlib.blake2b(blob, digest_size=16).hexdigest()
+            self._blob = (library, digest, blob)
+        return self._blob[1], self._blob[2]
 
     def _build_done(self, key: tuple[int, bytes], task: asyncio.Task[PlanArchive]) -> None:
         self._inflight.pop(key, None)
@@ -159,6 +197,12 @@ class State:
         if hit is not None:
             return hit
         archive = build_archive(req, library, self.render_cache, self.config.centre_name)
+        return self._keep(key, library, archive)
+
+    def _keep(
+        self, key: tuple[int, bytes], library: Library | None, archive: PlanArchive
+    ) -> PlanArchive:
+        """Cache a new layout; Busy when the layouts still being sent leave no room for it."""
         if library is not self.library:
             return archive  # the library changed during the build: do not keep it
         if not self.layouts.put(key, archive, archive.nbytes + key_cost(key)):

@@ -47,7 +47,7 @@ from .names import UniqueNames
 from .objects import ObjectSource
 from .sources import FileSource, MemorySource, Piece, ProducerSource, Source
 
-DEFAULT_CHUNK = 256 * 1024
+DEFAULT_CHUNK = 64 * 1024  # largest piece: ~600 central headers, a few ms between yields
 
 _UT_LEN = R.EXTENDED_TIMESTAMP.size
 _LOCAL_ZIP64_LEN = R.EXTRA_HEADER.size + 16  # both sizes, always together in a local header
@@ -248,6 +248,11 @@ class ArchiveLayout:
         """Every entry's name in the archive (a new list: for tools and tests)."""
         return [self.name(i) for i in range(len(self))]
 
+    @property
+    def resolver(self) -> Callable[[int], Source] | None:
+        """The ``sources`` function the layout was given (None when it keeps its sources)."""
+        return self._resolve
+
     def source(self, i: int) -> Source:
         """Entry i's source (made again when the layout was given ``sources``)."""
         return self._resolve(i) if self._resolve is not None else self._sources[i]
@@ -274,6 +279,10 @@ class ArchiveLayout:
 
     def local_header_offset(self, i: int) -> int:
         return self._local[i]
+
+    def central_header_offset(self, j: int) -> int:
+        """Archive offset of entry j's central header (j == len(self): the directory's end)."""
+        return self.central_offset + self._central[j]
 
     def _local_header_len(self, i: int) -> int:
         extra = _UT_LEN + (_LOCAL_ZIP64_LEN if self._local_zip64(i) else 0)

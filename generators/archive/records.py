@@ -8,6 +8,7 @@ All integers are little-endian.
 
 from __future__ import annotations
 
+import functools
 import struct
 import time
 
@@ -129,10 +130,13 @@ DOS_MAX = 4354819198  # 2107-12-31T23:59:58Z
 UT_MAX = 0x7FFFFFFF  # 2038-01-19T03:14:07Z
 
 
+@functools.lru_cache(maxsize=1024)
 def dos_datetime(mtime: int) -> tuple[int, int]:
     """(time, date) in MS-DOS format for a UTC Unix time, clamped to 1980..2107.
 
     UTC, not local time, so the same plan gives the same bytes on any server.
+    Cached: every header of an entry asks, and a plan's entries share a few
+    dozen times (one per lesson), so a download converts each once.
     """
     t = time.gmtime(min(max(mtime, DOS_EPOCH), DOS_MAX))
     dos_time = (t.tm_hour << 11) | (t.tm_min << 5) | (t.tm_sec // 2)
