@@ -54,11 +54,13 @@ from .sendbuf import SendBuffer
 T = TypeVar("T")
 
 SENDFILE_MIN = 16 * 1024  # smallest sendfile call (a slow client: ~1 s of its reading)
-SENDFILE_MAX = 4 << 20  # largest sendfile call, for clients that read at line rate
+SENDFILE_MAX = 1 << 20  # largest sendfile call (~0.3 ms of copying: one step of a loop turn)
 COALESCE_BELOW = 16 * 1024  # pieces smaller than this are gathered into one write
 RATE_SAMPLE = 0.25  # seconds over which the client's drain rate is measured for its buffer
 RATE_EARLY_BYTES = 512 * 1024  # ...or this many bytes, whichever comes first
-SHARE_AFTER = 0.0005  # seconds a download may keep the loop before letting others run
+SHARE_AFTER = 0.0005  # seconds a download may keep the loop before letting others run...
+TURN_BUDGET = 0.006  # ...but all running downloads together about this much per loop turn
+SHARE_MIN = 0.00005  # (each at least this: one syscall and its bookkeeping)
 
 
 async def _aiter(pieces: AsyncIterable[Piece] | Iterable[Piece]) -> AsyncGenerator[Piece, None]:
@@ -119,8 +121,17 @@ class BodyWriter:
             and transport.get_extra_info("socket") is not None
         )
 
+    active = 0  # downloads sending now, in this process: they share a turn of the loop
+
     async def send(self, pieces: AsyncIterable[Piece] | Iterable[Piece], expected: int) -> None:
         """Send every piece; ``pieces`` is usually ``RenderPool.window`` (rendered off the loop)."""
+        BodyWriter.active += 1
+        try:
+            await self._send(pieces, expected)
+        finally:
+            BodyWriter.active -= 1
+
+    async def _send(self, pieces: AsyncIterable[Piece] | Iterable[Piece], expected: int) -> None:
         try:
             stream = pieces if isinstance(pieces, AsyncGenerator) else _aiter(pieces)
             async with contextlib.aclosing(stream):
@@ -256,14 +267,18 @@ class BodyWriter:
             return None  # let loop.sendfile decide (and say) what is wrong
 
     async def _share_loop(self) -> None:
-        """Give the loop to everyone else once this download has held it for ``SHARE_AFTER``.
+        """Give the loop to everyone else once this download has held it for its share.
 
         A write the socket takes at once, and a direct sendfile, return
         without suspending: a client that reads at memory speed would
-        otherwise keep the loop for its whole download.
+        otherwise keep the loop for its whole download. Every ready download
+        runs once per loop turn, so a turn lasts the sum of their steps: the
+        share is ``TURN_BUDGET`` divided among the downloads sending now
+        (18 fast downloads at 0.5 ms each made 50 ms of loop lag).
         """
         now = time.monotonic()
-        if now - self._shared >= SHARE_AFTER:
+        share = max(SHARE_MIN, min(SHARE_AFTER, TURN_BUDGET / max(1, BodyWriter.active)))
+        if now - self._shared >= share:
             await asyncio.sleep(0)
             self._shared = time.monotonic()
 
