@@ -27,7 +27,7 @@ from .state import STATE, build_state
 def make_app(config: Config, library: Library | None = None) -> web.Application:
     app = web.Application(client_max_size=256 * 1024, middlewares=[error_middleware])
     app[STATE] = build_state(config, library)
-    app[RENDER_POOL] = RenderPool(cache=app[STATE].render_cache)
+    app[RENDER_POOL] = RenderPool(cache=app[STATE].render_cache, runs=app[STATE].runs)
     app[FILE_POOL] = FilePool()
     http_noise.install()
     setup_routes(app)

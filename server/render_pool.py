@@ -57,9 +57,12 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from generators.archive import ArchiveLayout, Piece, ProducerSource, crc32
+from generators.bounded_cache import BoundedCache
 from generators.entries import PlanArchive
 from generators.library import Library
 from generators.render_cache import RenderCache
+
+from .replay import Recorder, Runs
 
 WORKERS = max(1, min(2, os.cpu_count() or 1))  # CPU bound: more than the cores adds nothing
 MAX_RUNNING = 2 * WORKERS  # jobs handed to the executor at once (one running, one queued each)
@@ -243,6 +246,7 @@ class RenderStats:
     documents: int = 0
     crcs_learned: int = 0
     cache_hits: int = 0
+    replays: int = 0  # windows served from a warm plan's runs
     waiting: int = 0  # jobs waiting for a place in the executor now
     running: int = 0
 
@@ -253,6 +257,7 @@ class RenderPool:
 
     kind: str = field(default_factory=pool_kind)
     cache: RenderCache | None = None
+    runs: BoundedCache[str, Runs] | None = None  # replays of warm plans (server.replay)
     stats: RenderStats = field(default_factory=RenderStats)
     _sem: asyncio.Semaphore | None = None
     _learning: dict[int, tuple[ArchiveLayout, asyncio.Task[None]]] = field(default_factory=dict)
@@ -402,10 +407,23 @@ class RenderPool:
             for piece in layout.pieces(start, end):
                 yield piece
             return
+        key = layout.fingerprint()
+        runs = self.runs.get(key) if self.runs is not None else None
+        if runs is not None:
+            self.stats.replays += 1
+            for piece in runs.pieces(start, end):
+                yield piece
+            return
         segments = iter(segments_of(layout, start, end))
         first = next(segments, None)
         if first is None:
             return
+        # A whole archive sent is recorded, so the next download replays it.
+        record = (
+            Recorder()
+            if self.runs is not None and start == 0 and end == layout.total_size
+            else None
+        )
         ahead: asyncio.Task[dict[int, bytes]] | None = asyncio.ensure_future(
             self.prepare(layout, canonical, *first)
         )
@@ -420,9 +438,15 @@ class RenderPool:
                     else None
                 )
                 for piece in layout.pieces(seg[0], seg[1], bodies):
+                    if record is not None:
+                        record.add(piece)
                     yield piece
                 if nxt is not None:
                     seg = nxt
+            if record is not None:
+                done = record.finish(layout.total_size)
+                if done is not None and self.runs is not None:
+                    self.runs.put(key, done, done.nbytes)
         finally:
             if ahead is not None and not ahead.done():
                 # Not awaited: this may run while our own task is being cancelled.

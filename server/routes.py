@@ -156,6 +156,12 @@ async def healthz(request: web.Request) -> web.Response:
                     "bytes": state.render_cache.bytes,
                     "max_bytes": state.render_cache.max_bytes,
                 },
+                "replays": {
+                    "count": len(state.runs),
+                    "bytes": state.runs.bytes,
+                    "resident": state.runs.resident,
+                    "max_bytes": state.runs.max_bytes,
+                },
             },
             # --workers: this process's id and share of the budget (server.supervisor)
             "worker": state.config.worker_id,

@@ -53,6 +53,7 @@ from .looplag import LoopMonitor
 from .metrics import Metrics
 from .objects import STREAM_COST, ObjectReader
 from .render_pool import build_job, pool_kind, shared_executor
+from .replay import RUNS_CACHE_BYTES, RUNS_SHARE, Runs, runs_cache
 from .writer import WriterLimits
 
 log = logging.getLogger("planstream.server")
@@ -77,6 +78,9 @@ class State:
     cost_model: CostModel = field(default_factory=CostModel)
     loop_monitor: LoopMonitor = field(default_factory=LoopMonitor)
     render_cache: RenderCache = field(default_factory=lambda: RenderCache(RENDER_CACHE_BYTES))
+    runs: BoundedCache[str, Runs] = field(
+        default_factory=lambda: runs_cache(RUNS_CACHE_BYTES)
+    )  # warm plans' replays
     layouts: BoundedCache[tuple[int, bytes], PlanArchive] = field(
         default_factory=lambda: BoundedCache(LAYOUT_CACHE_BYTES, track_alive=True)
     )
@@ -111,6 +115,7 @@ class State:
         """
         self.library = library
         self.layouts.clear()
+        self.runs.clear()
 
     def __post_init__(self) -> None:
         # Loop lag also feeds the prometheus-client histogram (summed across workers).
@@ -225,9 +230,13 @@ def build_state(config: Config, library: Library | None = None) -> State:
     model = CostModel(object_stream=STREAM_COST, fds=FDS_PER_DOWNLOAD + 1) if s3 else CostModel()
     nofile = raise_nofile_limit()
     reserve = config.reserve
+    # The replays are a speed-up, not a need: a small budget keeps them small.
+    runs_bytes = min(RUNS_CACHE_BYTES, config.memory_budget // RUNS_SHARE)
     if reserve is None:
         files = len(library) if library is not None else 0
-        reserve = reserve_for(LAYOUT_CACHE_BYTES + RENDER_CACHE_BYTES, files, BUILD_WORKERS)
+        reserve = reserve_for(
+            LAYOUT_CACHE_BYTES + RENDER_CACHE_BYTES + runs_bytes, files, BUILD_WORKERS
+        )
     plan = plan_budget(config.memory_budget, reserve, nofile, model, cap=config.max_slots)
     sealer = LinkSealer(config.secrets)
     if sealer.ephemeral:
@@ -268,6 +277,7 @@ def build_state(config: Config, library: Library | None = None) -> State:
         limits=limits,
         builds=Admission(BUILD_WORKERS, config.queue_timeout, BUILD_QUEUE),
         cost_model=model,
+        runs=runs_cache(runs_bytes),
     )
     state.library_watch = LibraryWatch(lambda: state.library, state.swap_library, state.metrics)
     if isinstance(library, S3Library):
