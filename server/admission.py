@@ -59,7 +59,7 @@ FD_POOL = 512  # material files open at once, shared by every download (server.h
 FDS_PER_DOWNLOAD = 1.2  # its socket, plus one queued or API connection per five downloads
 
 BASE_SNDBUF = 16 * KiB  # SO_SNDBUF every download starts with (the kernel holds twice)
-FAST_SNDBUF = 1024 * KiB  # what a client that keeps the buffer drained may grow to (see sendbuf)
+FAST_SNDBUF = 2048 * KiB  # what a client that keeps the buffer drained may grow to (see sendbuf)
 SLOW_CHUNK = 16 * KiB  # write slices and transport high-water mark for a small buffer
 FAST_CHUNK = 64 * KiB  # the same for a grown buffer
 OBJECTS = 48 * KiB  # Python objects of one connection + handler + generator (bench: 45-85 KiB)

@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import os
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -58,14 +57,10 @@ class FilePool:
     def open_now(self) -> int:
         return len(self._idle) + sum(len(v) for v in self._busy.values())
 
-    @contextlib.asynccontextmanager
-    async def open(self, piece: FileSlice) -> AsyncIterator[BinaryIO]:
-        """The open file of ``piece``, shared; SourceChanged if it is not the indexed file."""
-        handle = await self._acquire(piece)
-        try:
-            yield handle.file
-        finally:
-            self._release(piece.path, handle)
+    def open(self, piece: FileSlice) -> _Lease:
+        """The open file of ``piece``, shared (``async with``); SourceChanged if it is not
+        the indexed file. A plain class, not a generator: a fast download opens 130 a plan."""
+        return _Lease(self, piece)
 
     async def _acquire(self, piece: FileSlice) -> _Handle:
         st = _stat(piece)
@@ -139,6 +134,26 @@ class FilePool:
     def close(self) -> None:
         while self._close_idle():
             pass
+
+
+class _Lease:
+    """One use of a pooled descriptor: acquired on enter, released on exit."""
+
+    __slots__ = ("handle", "piece", "pool")
+
+    def __init__(self, pool: FilePool, piece: FileSlice) -> None:
+        self.pool = pool
+        self.piece = piece
+        self.handle: _Handle | None = None
+
+    async def __aenter__(self) -> BinaryIO:
+        self.handle = await self.pool._acquire(self.piece)
+        return self.handle.file
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.handle is not None:
+            self.pool._release(self.piece.path, self.handle)
+            self.handle = None
 
 
 def _stat(piece: FileSlice) -> os.stat_result:

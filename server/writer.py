@@ -39,7 +39,7 @@ import contextlib
 import dataclasses
 import os
 import time
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Iterable
 from dataclasses import dataclass
 from typing import Any, BinaryIO, TypeVar
 
@@ -54,11 +54,12 @@ from .sendbuf import SendBuffer
 T = TypeVar("T")
 
 SENDFILE_MIN = 16 * 1024  # smallest sendfile call (a slow client: ~1 s of its reading)
-SENDFILE_MAX = 1 << 20  # largest sendfile call (~0.3 ms of copying: one step of a loop turn)
+SENDFILE_MAX = 2 << 20  # largest direct sendfile call (~0.6 ms of copying: one step of a turn)
+SENDFILE_WAIT_MAX = 8 << 20  # largest loop.sendfile (one syscall per turn, each what fits)
 COALESCE_BELOW = 16 * 1024  # pieces smaller than this are gathered into one write
 RATE_SAMPLE = 0.25  # seconds over which the client's drain rate is measured for its buffer
 RATE_EARLY_BYTES = 512 * 1024  # ...or this many bytes, whichever comes first
-SHARE_AFTER = 0.0005  # seconds a download may keep the loop before letting others run...
+SHARE_AFTER = 0.006  # seconds a download may keep the loop before letting others run...
 TURN_BUDGET = 0.006  # ...but all running downloads together about this much per loop turn
 SHARE_MIN = 0.00005  # (each at least this: one syscall and its bookkeeping)
 
@@ -70,6 +71,30 @@ async def _aiter(pieces: AsyncIterable[Piece] | Iterable[Piece]) -> AsyncGenerat
     else:
         for piece in pieces:
             yield piece
+
+
+class _Private:
+    """A descriptor of this download's own, checked against the index once open."""
+
+    __slots__ = ("file", "piece")
+
+    def __init__(self, piece: FileSlice) -> None:
+        self.piece = piece
+        self.file: BinaryIO | None = None
+
+    async def __aenter__(self) -> BinaryIO:
+        f = open(self.piece.path, "rb")  # noqa: SIM115 - closed in __aexit__
+        try:
+            self.piece.verify(os.fstat(f.fileno()))
+        except BaseException:
+            f.close()
+            raise
+        self.file = f
+        return f
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.file is not None:
+            self.file.close()
 
 
 class DownloadError(Exception):
@@ -214,6 +239,11 @@ class BodyWriter:
                 count = min(self._sendfile_size(), remaining)
                 n = self._sendfile_now(f, offset, count)
                 if n is None:  # the socket is full: wait for it in the loop
+                    # In the loop, each time the socket can take more, one
+                    # syscall sends what it takes, until ``count``: for a fast
+                    # client on a busy loop that is one socket buffer per turn
+                    # (as FileResponse gets), not one call of SENDFILE_MAX.
+                    count = min(self._sendfile_size(SENDFILE_WAIT_MAX), remaining)
                     try:
                         # No fallback: asyncio's would seek and read the shared file object.
                         n = await self._bounded(
@@ -278,18 +308,11 @@ class BodyWriter:
             await asyncio.sleep(0)
             self._shared = time.monotonic()
 
-    @contextlib.asynccontextmanager
-    async def _open(self, piece: FileSlice) -> AsyncIterator[BinaryIO]:
+    def _open(self, piece: FileSlice) -> contextlib.AbstractAsyncContextManager[BinaryIO]:
         """The file through the shared pool (``server.handles``), or a private descriptor."""
-        if self.files is not None:
-            async with self.files.open(piece) as f:
-                yield f
-            return
-        with open(piece.path, "rb") as f:
-            piece.verify(os.fstat(f.fileno()))
-            yield f
+        return self.files.open(piece) if self.files is not None else _Private(piece)
 
-    def _sendfile_size(self) -> int:
+    def _sendfile_size(self, cap: int = SENDFILE_MAX) -> int:
         """Bytes for the next sendfile call: what the client reads in stall_timeout / 4."""
         elapsed = time.monotonic() - self._started
         # Bytes the kernel accepted are not bytes the client read: up to both
@@ -300,7 +323,7 @@ class BodyWriter:
             return SENDFILE_MIN
         rate = delivered / elapsed
         want = int(rate * self.limits.stall_timeout / 4)
-        return max(SENDFILE_MIN, min(SENDFILE_MAX, want))
+        return max(SENDFILE_MIN, min(cap, want))
 
     # -- limits ----------------------------------------------------------
 
