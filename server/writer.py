@@ -19,8 +19,9 @@ Strategy:
   each ``rate_window`` the download must average ``min_rate`` bytes/s. A client
   that stops reading is cut, it cannot pin a slot forever. A sendfile call is
   sized from the client's measured rate (about a quarter of ``stall_timeout``
-  worth of bytes, 64 KiB to 4 MiB), so a slow client that is still reading is
-  never mistaken for a stalled one, and a fast one pays few calls.
+  worth of bytes, 16 KiB to 2 MiB straight into an empty socket, up to 8 MiB
+  through ``loop.sendfile`` once it is full), so a slow client that is still
+  reading is never mistaken for a stalled one, and a fast one pays few calls.
 - ``ObjectSlice`` pieces (materials in object storage) are read through the
   ``objects`` reader (``server.objects``) chunk by chunk, each chunk written
   and drained like any buffer before the next is read.
@@ -59,9 +60,11 @@ SENDFILE_WAIT_MAX = 8 << 20  # largest loop.sendfile (one syscall per turn, each
 COALESCE_BELOW = 16 * 1024  # pieces smaller than this are gathered into one write
 RATE_SAMPLE = 0.25  # seconds over which the client's drain rate is measured for its buffer
 RATE_EARLY_BYTES = 512 * 1024  # ...or this many bytes, whichever comes first
-SHARE_AFTER = 0.006  # seconds a download may keep the loop before letting others run...
-TURN_BUDGET = 0.006  # ...but all running downloads together about this much per loop turn
-SHARE_MIN = 0.00005  # (each at least this: one syscall and its bookkeeping)
+TURN_BUDGET = 0.006  # seconds all running fast downloads together may keep a loop turn...
+SHARE_MAX = 0.002  # ...each at most this (beside 10,000 slow: 6 ms 0.61x, 2 ms 0.59x)
+SHARE_MIN = 0.00005  # ...and at least this: one syscall and its bookkeeping
+COPY_RATE = 4_000_000_000  # bytes/s sendfile copies on loopback (3.5-6 GB/s measured)...
+STEP_MIN = 256 * 1024  # ...so a call is the share's worth, but never smaller than this
 
 
 async def _aiter(pieces: AsyncIterable[Piece] | Iterable[Piece]) -> AsyncGenerator[Piece, None]:
@@ -236,14 +239,14 @@ class BodyWriter:
         async with self._open(piece) as f:
             offset, remaining = piece.offset, piece.length
             while remaining:
-                count = min(self._sendfile_size(), remaining)
+                count = min(self._sendfile_size(self._step(SENDFILE_MAX)), remaining)
                 n = self._sendfile_now(f, offset, count)
                 if n is None:  # the socket is full: wait for it in the loop
                     # In the loop, each time the socket can take more, one
                     # syscall sends what it takes, until ``count``: for a fast
                     # client on a busy loop that is one socket buffer per turn
                     # (as FileResponse gets), not one call of SENDFILE_MAX.
-                    count = min(self._sendfile_size(SENDFILE_WAIT_MAX), remaining)
+                    count = min(self._sendfile_size(self._step(SENDFILE_WAIT_MAX)), remaining)
                     try:
                         # No fallback: asyncio's would seek and read the shared file object.
                         n = await self._bounded(
@@ -296,21 +299,34 @@ class BodyWriter:
         runs once per loop turn, so a turn lasts the sum of their steps: the
         share is ``TURN_BUDGET`` divided among the fast downloads (those
         granted a large buffer: only they can keep the loop; 18 of them at
-        0.5 ms each made 50 ms of lag). Slow ones wait on their socket and
-        are not counted: divided by all 10,000 held downloads, the share of
-        the one fast client fell to one write per turn (0.16x of FileResponse).
+        2 ms each made 50 ms of lag), at most ``SHARE_MAX``. Slow ones wait
+        on their socket and are not counted: divided by all 10,000 held
+        downloads, the share of the one fast client fell to one write per
+        turn (0.16x of FileResponse).
         """
         now = time.monotonic()
-        pool = self.buffer.pool if self.buffer is not None else None
-        fast = pool.grants if pool is not None else 1
-        share = max(SHARE_MIN, min(SHARE_AFTER, TURN_BUDGET / max(1, fast)))
-        if now - self._shared >= share:
+        if now - self._shared >= self._share():
             await asyncio.sleep(0)
             self._shared = time.monotonic()
 
     def _open(self, piece: FileSlice) -> contextlib.AbstractAsyncContextManager[BinaryIO]:
         """The file through the shared pool (``server.handles``), or a private descriptor."""
         return self.files.open(piece) if self.files is not None else _Private(piece)
+
+    def _share(self) -> float:
+        """Seconds of a loop turn this download may use: the budget over the fast ones."""
+        pool = self.buffer.pool if self.buffer is not None else None
+        fast = pool.grants if pool is not None else 1
+        return max(SHARE_MIN, min(SHARE_MAX, TURN_BUDGET / max(1, fast)))
+
+    def _step(self, cap: int) -> int:
+        """The largest sendfile call that fits this download's share of a turn.
+
+        One call is one step the loop cannot cut: 30 fast downloads each
+        copying 2 MiB (0.6 ms) in one turn would be 18 ms of lag however
+        small their shares, so a call is the share's worth of copying.
+        """
+        return max(STEP_MIN, min(cap, int(self._share() * COPY_RATE)))
 
     def _sendfile_size(self, cap: int = SENDFILE_MAX) -> int:
         """Bytes for the next sendfile call: what the client reads in stall_timeout / 4."""
