@@ -221,6 +221,11 @@ class State:
 STATE: web.AppKey[State] = web.AppKey("planstream_state", State)
 
 
+def _runs_bytes(config: Config) -> int:
+    """The replays' cache: a speed-up, not a need, so a small budget keeps it small."""
+    return min(RUNS_CACHE_BYTES, config.memory_budget // RUNS_SHARE)
+
+
 def build_state(config: Config, library: Library | None = None) -> State:
     """Everything the handlers share; logs the budget, its parts and the slots."""
     if library is None and config.library:
@@ -230,12 +235,10 @@ def build_state(config: Config, library: Library | None = None) -> State:
     model = CostModel(object_stream=STREAM_COST, fds=FDS_PER_DOWNLOAD + 1) if s3 else CostModel()
     nofile = raise_nofile_limit()
     reserve = config.reserve
-    # The replays are a speed-up, not a need: a small budget keeps them small.
-    runs_bytes = min(RUNS_CACHE_BYTES, config.memory_budget // RUNS_SHARE)
     if reserve is None:
         files = len(library) if library is not None else 0
         reserve = reserve_for(
-            LAYOUT_CACHE_BYTES + RENDER_CACHE_BYTES + runs_bytes, files, BUILD_WORKERS
+            LAYOUT_CACHE_BYTES + RENDER_CACHE_BYTES + _runs_bytes(config), files, BUILD_WORKERS
         )
     plan = plan_budget(config.memory_budget, reserve, nofile, model, cap=config.max_slots)
     sealer = LinkSealer(config.secrets)
@@ -277,7 +280,7 @@ def build_state(config: Config, library: Library | None = None) -> State:
         limits=limits,
         builds=Admission(BUILD_WORKERS, config.queue_timeout, BUILD_QUEUE),
         cost_model=model,
-        runs=runs_cache(runs_bytes),
+        runs=runs_cache(_runs_bytes(config)),
     )
     state.library_watch = LibraryWatch(lambda: state.library, state.swap_library, state.metrics)
     if isinstance(library, S3Library):
