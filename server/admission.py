@@ -20,8 +20,10 @@ Kernel socket memory is counted although a memory cgroup may not charge it:
 it is what the host loses either way.
 
 Descriptors bind too. A running download holds its socket; material files
-are opened through a shared, bounded pool (``server.handles``), so the
-descriptors left for connections are ``nofile - reserve - pool``, and a
+are opened through a shared, bounded pool (``server.handles``), and a
+download granted a large buffer holds one more (``server.express``; the
+fast pool bounds how many), so the descriptors left for connections are
+``nofile - reserve - pool - grown``, and a
 download may take 1.2 of them on average (a queued or API connection for
 every five downloads). At start-up the soft RLIMIT_NOFILE is raised to the
 hard limit.
@@ -148,7 +150,10 @@ def plan_budget(
             f"memory budget {budget >> 20} MiB leaves no room for downloads "
             f"(reserve {reserve >> 20} MiB, fast buffers {fast >> 20} MiB)"
         )
-    connections = max(2, nofile - FD_RESERVE - FD_POOL)
+    # A grown download holds one more descriptor (server.express), and the
+    # fast pool bounds how many are grown: 32 for a 128 MiB pool.
+    grown = fast // model.fast_extra
+    connections = max(2, nofile - FD_RESERVE - FD_POOL - grown)
     by_memory = downloads // cost
     by_fds = max(1, int(connections / model.fds))
     slots = min(by_memory, by_fds)

@@ -263,6 +263,7 @@ async def _stream(
         await writer.send(pieces, len(window))
         await response.write_eof()
     except BaseException as exc:
+        _settle(buffer, writer, record)
         outcome, trace = classify(exc, _client_gone(request), state.draining)
         if isinstance(exc.__cause__, SourceChanged) and state.library_watch is not None:
             state.library_watch.suspect()  # re-index now, so the next request gets the new file
@@ -272,10 +273,14 @@ async def _stream(
         if isinstance(exc, asyncio.CancelledError):
             raise
         return
-    finally:
-        buffer.release()
-        record.fields["grown"] = buffer.grows
+    _settle(buffer, writer, record)
     record.finish(Outcome.COMPLETED, writer.sent)
+
+
+def _settle(buffer: SendBuffer, writer: BodyWriter, record: _Record) -> None:
+    """Give the large buffer back; put how it grew, and what took the lane, in the log line."""
+    buffer.release()
+    record.fields.update(grown=buffer.grows, express=writer.express_sent)
 
 
 def abort(request: web.Request, response: web.StreamResponse) -> None:

@@ -22,6 +22,10 @@ Strategy:
   worth of bytes, 16 KiB to 2 MiB straight into an empty socket, up to 8 MiB
   through ``loop.sendfile`` once it is full), so a slow client that is still
   reading is never mistaken for a stalled one, and a fast one pays few calls.
+- A download granted a large send buffer (a fast client, ``server.sendbuf``)
+  takes the express lane (``server.express``): bytes and files go straight
+  to its socket with single non-blocking syscalls, and a full socket is one
+  writable wait, not a ``loop.sendfile`` set-up per file.
 - ``ObjectSlice`` pieces (materials in object storage) are read through the
   ``objects`` reader (``server.objects``) chunk by chunk, each chunk written
   and drained like any buffer before the next is read.
@@ -48,6 +52,7 @@ from aiohttp import web
 
 from generators.archive import FileSlice, ObjectSlice, Piece, SourceChanged, read_slice
 
+from .express import Express
 from .handles import FilePool
 from .outcomes import Outcome
 from .sendbuf import SendBuffer
@@ -138,9 +143,11 @@ class BodyWriter:
         self.limits = limits
         self.buffer = buffer
         self.sent = 0
+        self.express_sent = 0  # of which through the express lane (logged: "express")
         self._started = self._mark_time = self._window_time = self._shared = time.monotonic()
         self._mark_sent = self._window_sent = 0
         self._pending = bytearray()
+        self._express: Express | None = None
         transport = request.transport
         self._sendfile = (
             limits.use_sendfile
@@ -155,11 +162,18 @@ class BodyWriter:
             stream = pieces if isinstance(pieces, AsyncGenerator) else _aiter(pieces)
             async with contextlib.aclosing(stream):
                 async for piece in stream:
-                    await self._put(piece)
-                    await self._share_loop()
+                    if self._lane_open(piece):
+                        await self._express_put(piece)
+                    else:
+                        await self._put(piece)
+                        await self._share_loop()
             await self._flush()
         except SourceChanged as exc:
             raise DownloadError(Outcome.FAILED, f"source changed: {exc}") from exc
+        finally:
+            if self._express is not None:
+                self._express.close()
+                self._express = None
         if self.sent != expected:
             raise DownloadError(Outcome.FAILED, f"sent {self.sent} bytes, declared {expected}")
 
@@ -184,7 +198,10 @@ class BodyWriter:
         if self._pending:
             data = bytes(self._pending)
             self._pending.clear()
-            await self._write(data)
+            if self._lane_open(data):
+                await self._express_bytes(data)
+            else:
+                await self._write(data)
 
     def _chunk(self) -> int:
         return self.buffer.chunk if self.buffer is not None else self.limits.chunk_size
@@ -214,6 +231,84 @@ class BodyWriter:
         """
         await self.response.write(part)
         await self.request.writer.drain()
+
+    # -- the express lane (server.express) ------------------------------
+
+    def _lane_open(self, piece: Piece) -> bool:
+        """Whether this piece may go straight to the socket: a grown buffer, plain TCP,
+        nothing queued in the transport (the bytes must follow aiohttp's in order)."""
+        buffer = self.buffer
+        if buffer is None or not buffer.granted or not self._sendfile:
+            if self._express is not None:  # shrunk: give the duplicate back
+                self._express.close()
+                self._express = None
+            return False
+        if isinstance(piece, ObjectSlice):
+            return False
+        transport = self.request.transport
+        if transport is None or transport.is_closing() or transport.get_write_buffer_size():
+            return False
+        if self._express is None:
+            self._express = Express.of(transport)
+        return self._express is not None
+
+    async def _express_put(self, piece: Piece) -> None:
+        if isinstance(piece, FileSlice):
+            await self._flush()
+            await self._express_file(piece)
+        elif len(piece) < COALESCE_BELOW:
+            self._pending += piece
+            if len(self._pending) >= self._chunk():
+                await self._flush()
+        else:
+            await self._flush()
+            await self._express_bytes(piece)
+
+    async def _express_bytes(self, data: bytes | memoryview) -> None:
+        assert self._express is not None
+        send = self._express.send
+        view = memoryview(data)
+        pos, end = 0, len(view)
+        while pos < end:
+            n = send(view[pos : pos + SENDFILE_MAX])
+            if n is None:
+                await self._express_wait()
+                continue
+            pos += n
+            self.express_sent += n
+            self._count(n)
+            if time.monotonic() - self._shared >= self._share():
+                await self._express_wait()
+
+    async def _express_file(self, piece: FileSlice) -> None:
+        assert self._express is not None
+        sendfile = self._express.sendfile
+        async with self._open(piece) as f:
+            fileno = f.fileno()
+            offset, remaining = piece.offset, piece.length
+            step, share = self._step(SENDFILE_MAX), self._share()
+            while remaining:
+                n = sendfile(fileno, offset, min(step, remaining))
+                if n is None:
+                    await self._express_wait()
+                    continue
+                if n == 0:
+                    raise SourceChanged(piece.path, f"file ended early at byte {offset}")
+                offset += n
+                remaining -= n
+                self.express_sent += n
+                self._count(n)
+                if time.monotonic() - self._shared >= share:
+                    await self._express_wait()
+
+    async def _express_wait(self) -> None:
+        """Until the socket takes more; also the end of this download's share of the turn."""
+        assert self._express is not None
+        await self._bounded(self._express.wait(), "write")
+        self._shared = time.monotonic()
+        transport = self.request.transport
+        if transport is None or transport.is_closing():
+            raise ConnectionResetError("client went away")
 
     # -- objects ---------------------------------------------------------
 
