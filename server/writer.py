@@ -256,6 +256,8 @@ class BodyWriter:
         if isinstance(piece, FileSlice):
             await self._flush()
             await self._express_file(piece)
+        elif isinstance(piece, ObjectSlice):  # _lane_open keeps these out
+            await self._put(piece)
         elif len(piece) < COALESCE_BELOW:
             self._pending += piece
             if len(self._pending) >= self._chunk():
