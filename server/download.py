@@ -257,10 +257,15 @@ async def _stream(
         await response.prepare(request)
         state.metrics.started += 1
         state.metrics.ttfb.observe(time.monotonic() - record.t0)
-        pieces = request.app[RENDER_POOL].window(
-            archive.layout, plan_req.canonical_bytes(), window.start, window.end
-        )
-        await writer.send(pieces, len(window))
+        render = request.app[RENDER_POOL]
+        runs = render.replay(archive.layout)
+        if runs is not None:
+            await writer.send_runs(runs, window.start, window.end)
+        else:
+            pieces = render.window(
+                archive.layout, plan_req.canonical_bytes(), window.start, window.end
+            )
+            await writer.send(pieces, len(window))
         await response.write_eof()
     except BaseException as exc:
         _settle(buffer, writer, record)

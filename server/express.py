@@ -56,10 +56,10 @@ class Express:
             return None
         return cls(asyncio.get_running_loop(), sock.fileno())
 
-    def send(self, data: memoryview) -> int | None:
+    def send(self, data: memoryview, flags: int = 0) -> int | None:
         """Bytes the socket took now, or None when it is full."""
         try:
-            return self.sock.send(data)
+            return self.sock.send(data, flags)
         except (BlockingIOError, InterruptedError):
             return None
 

@@ -34,7 +34,7 @@ from .admission import FD_POOL
 
 
 @dataclass
-class _Handle:
+class Handle:
     file: BinaryIO
     ino: tuple[int, int]  # (st_dev, st_ino) of the open file
     users: int = 0
@@ -49,8 +49,8 @@ class FilePool:
         self.max_open = max_open
         self.opened = 0  # descriptors opened since start (a reuse opens none)
         self.peak = 0
-        self._busy: dict[str, list[_Handle]] = {}
-        self._idle: OrderedDict[str, _Handle] = OrderedDict()
+        self._busy: dict[str, list[Handle]] = {}
+        self._idle: OrderedDict[str, Handle] = OrderedDict()
         self._waiters: deque[asyncio.Future[None]] = deque()
 
     @property
@@ -62,7 +62,16 @@ class FilePool:
         the indexed file. A plain class, not a generator: a fast download opens 130 a plan."""
         return _Lease(self, piece)
 
-    async def _acquire(self, piece: FileSlice) -> _Handle:
+    async def acquire(self, piece: FileSlice) -> Handle:
+        """The shared handle of ``piece``'s file, checked (``stat``) against its index;
+        give it back with ``release``. For a caller that holds it across awaits of
+        its own (``BodyWriter.send_runs``); others use ``open``."""
+        return await self._acquire(piece)
+
+    def release(self, piece: FileSlice, handle: Handle) -> None:
+        self._release(piece.path, handle)
+
+    async def _acquire(self, piece: FileSlice) -> Handle:
         st = _stat(piece)
         ino = (st.st_dev, st.st_ino)
         while True:
@@ -89,7 +98,7 @@ class FilePool:
             st = _stat(piece)
             ino = (st.st_dev, st.st_ino)
 
-    def _open(self, piece: FileSlice, ino: tuple[int, int]) -> _Handle:
+    def _open(self, piece: FileSlice, ino: tuple[int, int]) -> Handle:
         f = open(piece.path, "rb")  # noqa: SIM115 - closed by _release / _close_idle
         st = os.fstat(f.fileno())
         try:
@@ -99,7 +108,7 @@ class FilePool:
         except SourceChanged:
             f.close()
             raise
-        handle = _Handle(f, ino, users=1)
+        handle = Handle(f, ino, users=1)
         self._busy.setdefault(piece.path, []).append(handle)
         self.opened += 1
         self.peak = max(self.peak, self.open_now)
@@ -113,7 +122,7 @@ class FilePool:
         handle.file.close()
         return True
 
-    def _release(self, path: str, handle: _Handle) -> None:
+    def _release(self, path: str, handle: Handle) -> None:
         handle.users -= 1
         if handle.users:
             return
@@ -144,7 +153,7 @@ class _Lease:
     def __init__(self, pool: FilePool, piece: FileSlice) -> None:
         self.pool = pool
         self.piece = piece
-        self.handle: _Handle | None = None
+        self.handle: Handle | None = None
 
     async def __aenter__(self) -> BinaryIO:
         self.handle = await self.pool._acquire(self.piece)

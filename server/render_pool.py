@@ -399,6 +399,15 @@ class RenderPool:
             await self.learn_crcs(layout, canonical, want_crcs)
         return bodies
 
+    def replay(self, layout: ArchiveLayout) -> Runs | None:
+        """The runs of a plan sent whole before (``server.replay``), counted; None if cold."""
+        if self.kind == "inline" or self.runs is None:
+            return None
+        runs = self.runs.get(layout.fingerprint())
+        if runs is not None:
+            self.stats.replays += 1
+        return runs
+
     async def window(
         self, layout: ArchiveLayout, canonical: bytes, start: int, end: int
     ) -> AsyncIterator[Piece]:
@@ -408,12 +417,6 @@ class RenderPool:
                 yield piece
             return
         key = layout.fingerprint()
-        runs = self.runs.get(key) if self.runs is not None else None
-        if runs is not None:
-            self.stats.replays += 1
-            for piece in runs.pieces(start, end):
-                yield piece
-            return
         segments = iter(segments_of(layout, start, end))
         first = next(segments, None)
         if first is None:

@@ -24,11 +24,11 @@ replayed stays counted after eviction), inside the memory reserve.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from array import array
 from bisect import bisect_right
 from collections.abc import Iterator
+from dataclasses import replace
 
 from generators.archive import FileSlice, ObjectSlice, Piece, SourceChanged
 from generators.bounded_cache import ENTRY_OVERHEAD, BoundedCache
@@ -37,6 +37,8 @@ RUNS_CACHE_BYTES = 32 << 20  # runs of warm plans, in the reserve...
 RUNS_SHARE = 64  # ...and at most this fraction of the budget (4 MiB of 256 MiB)
 RUNS_PLAN_MAX = 8 << 20  # a plan with more bytes between its files is not recorded
 OP_OVERHEAD = 256  # a FileSlice or a bytes header, and its offset
+
+Span = bytes | memoryview | FileSlice
 
 
 def check_file(piece: FileSlice) -> None:
@@ -66,34 +68,30 @@ class Runs:
             OP_OVERHEAD + (0 if isinstance(op, FileSlice) else len(op)) for op in ops
         )
 
-    def pieces(self, start: int, end: int) -> Iterator[Piece]:
-        """Exactly the bytes of ``[start, end)``, with the layout's file checks."""
+    def spans(self, start: int, end: int) -> Iterator[tuple[Span, FileSlice | None]]:
+        """The ops of ``[start, end)``, clipped to it, each with the file it concerns.
+
+        A file's span comes with the whole ``FileSlice`` (what is checked); a
+        run's with the file whose local header it ends with, or None. The
+        checks are the writer's (``BodyWriter.send_runs``): a run's file
+        before the run, each file again after its body.
+        """
         if not 0 <= start <= end <= self.total:
             raise ValueError(f"window [{start}, {end}) outside archive of {self.total} bytes")
         ops, offsets = self.ops, self.offsets
         n = len(ops)
         k = bisect_right(offsets, start) - 1
-        checked: FileSlice | None = None
         while k < n and offsets[k] < end:
             op, lo = ops[k], offsets[k]
             if isinstance(op, FileSlice):
                 s, e = max(start, lo) - lo, min(end, lo + op.length) - lo
-                if checked is not op:
-                    check_file(op)
-                yield (
-                    op
-                    if s == 0 and e == op.length
-                    else dataclasses.replace(op, offset=op.offset + s, length=e - s)
-                )
-                check_file(op)  # after the send: a file edited meanwhile is caught here
+                whole = s == 0 and e == op.length
+                yield (op if whole else replace(op, offset=op.offset + s, length=e - s)), op
             else:
                 s, e = max(start, lo) - lo, min(end, lo + len(op)) - lo
                 nxt = ops[k + 1] if k + 1 < n else None
-                if isinstance(nxt, FileSlice):
-                    # The run ends with the next file's local header: check it first.
-                    check_file(nxt)
-                    checked = nxt
-                yield op if s == 0 and e == len(op) else memoryview(op)[s:e]
+                follows = nxt if isinstance(nxt, FileSlice) else None
+                yield (op if s == 0 and e == len(op) else memoryview(op)[s:e]), follows
             k += 1
 
 

@@ -43,6 +43,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import socket
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Iterable
 from dataclasses import dataclass
@@ -53,8 +54,9 @@ from aiohttp import web
 from generators.archive import FileSlice, ObjectSlice, Piece, SourceChanged, read_slice
 
 from .express import Express
-from .handles import FilePool
+from .handles import FilePool, Handle
 from .outcomes import Outcome
+from .replay import Runs, check_file
 from .sendbuf import SendBuffer
 
 T = TypeVar("T")
@@ -64,11 +66,13 @@ SENDFILE_MAX = 2 << 20  # largest direct sendfile call (~0.6 ms of copying: one 
 SENDFILE_WAIT_MAX = 8 << 20  # largest loop.sendfile (one syscall per turn, each what fits)
 COALESCE_BELOW = 16 * 1024  # pieces smaller than this are gathered into one write
 RATE_SAMPLE = 0.25  # seconds over which the client's drain rate is measured for its buffer
-RATE_EARLY_BYTES = 512 * 1024  # ...or this many bytes, whichever comes first
+RATE_EARLY_BYTES = 512 * 1024  # ...or this many bytes, whichever comes first...
+RATE_EARLY_MIN = 0.0002  # ...but not over less than this (a rate needs a duration)
 TURN_BUDGET = 0.006  # seconds all running fast downloads together may keep a loop turn...
 SHARE_MAX = 0.006  # ...each at most this (one fast client beside 10,000 slow: 0.5 ms 0.40x)
 SHARE_MIN = 0.00005  # ...and at least this: one syscall and its bookkeeping
 COPY_RATE = 4_000_000_000  # bytes/s sendfile copies on loopback (3.5-6 GB/s measured)...
+MSG_MORE = getattr(socket, "MSG_MORE", 0)  # Linux; elsewhere headers go out on their own
 STEP_MIN = 256 * 1024  # ...so a call is the share's worth, but never smaller than this
 
 
@@ -148,6 +152,7 @@ class BodyWriter:
         self._mark_sent = self._window_sent = 0
         self._pending = bytearray()
         self._express: Express | None = None
+        self._lane_share = SHARE_MAX  # this download's share of a turn, in the lane
         transport = request.transport
         self._sendfile = (
             limits.use_sendfile
@@ -176,6 +181,87 @@ class BodyWriter:
                 self._express = None
         if self.sent != expected:
             raise DownloadError(Outcome.FAILED, f"sent {self.sent} bytes, declared {expected}")
+
+    async def send_runs(self, runs: Runs, start: int, end: int) -> None:
+        """A warm plan's window (``server.replay``), with the layout's file checks.
+
+        A material file is checked against its index before the run that
+        ends with its local header, and again after its body. In the express
+        lane the first check is the pool's acquire (the descriptor is taken
+        before the header goes out, and the header rides with the body,
+        MSG_MORE) and the second an ``fstat`` of that descriptor: one path
+        lookup per file instead of three.
+        """
+        held: tuple[FileSlice, Handle] | None = None
+        try:
+            checked: FileSlice | None = None
+            for span, ref in runs.spans(start, end):
+                if self.files is not None and self._lane_open(span):
+                    held = await self._lane_span(self.files, span, ref, held)
+                    continue
+                if isinstance(span, FileSlice):
+                    assert ref is not None
+                    if ref is not checked:
+                        check_file(ref)
+                    await self._put(span)
+                    check_file(ref)  # after the send: a file edited meanwhile is caught here
+                elif ref is not None:
+                    check_file(ref)  # the run ends with this file's local header
+                    checked = ref
+                    await self._put(span)
+                else:
+                    await self._put(span)
+                await self._share_loop()
+            await self._flush()
+        except SourceChanged as exc:
+            raise DownloadError(Outcome.FAILED, f"source changed: {exc}") from exc
+        finally:
+            if held is not None and self.files is not None:
+                self.files.release(*held)
+            if self._express is not None:
+                self._express.close()
+                self._express = None
+        if self.sent != end - start:
+            raise DownloadError(Outcome.FAILED, f"sent {self.sent} bytes, declared {end - start}")
+
+    async def _lane_span(
+        self,
+        files: FilePool,
+        span: bytes | memoryview | FileSlice,
+        ref: FileSlice | None,
+        held: tuple[FileSlice, Handle] | None,
+    ) -> tuple[FileSlice, Handle] | None:
+        """One span of ``send_runs`` in the lane; returns the file opened ahead, if any."""
+        if held is not None and held[0] is not ref:  # opened for a header, file not in window
+            files.release(*held)
+            held = None
+        if isinstance(span, FileSlice):
+            assert ref is not None
+            handle = held[1] if held is not None else await files.acquire(ref)
+            try:
+                if self._pending:
+                    await self._express_bytes(self._take_pending(), more=True)
+                fileno = handle.file.fileno()
+                await self._express_range(span, fileno, span.offset, span.length)
+                ref.verify(os.fstat(fileno))  # edited while it was being sent
+            finally:
+                files.release(ref, handle)
+            return None
+        ahead = (ref, await files.acquire(ref)) if ref is not None else None
+        try:
+            if self._pending:
+                await self._express_bytes(self._take_pending())
+            await self._express_bytes(span, more=ref is not None)
+        except BaseException:
+            if ahead is not None:
+                files.release(*ahead)
+            raise
+        return ahead
+
+    def _take_pending(self) -> bytes:
+        data = bytes(self._pending)
+        self._pending.clear()
+        return data
 
     async def _put(self, piece: Piece) -> None:
         if isinstance(piece, FileSlice):
@@ -250,11 +336,15 @@ class BodyWriter:
             return False
         if self._express is None:
             self._express = Express.of(transport)
+            self._lane_share = self._share()
         return self._express is not None
 
     async def _express_put(self, piece: Piece) -> None:
         if isinstance(piece, FileSlice):
-            await self._flush()
+            if self._pending:  # a file's local header, usually: it rides with the body
+                data = bytes(self._pending)
+                self._pending.clear()
+                await self._express_bytes(data, more=True)
             await self._express_file(piece)
         elif isinstance(piece, ObjectSlice):  # _lane_open keeps these out
             await self._put(piece)
@@ -266,48 +356,53 @@ class BodyWriter:
             await self._flush()
             await self._express_bytes(piece)
 
-    async def _express_bytes(self, data: bytes | memoryview) -> None:
+    async def _express_bytes(self, data: bytes | memoryview, more: bool = False) -> None:
+        """``more``: a file follows at once, so the kernel may hold these bytes for it
+        (MSG_MORE): a local header then goes out in the body's first segment."""
         assert self._express is not None
         send = self._express.send
+        flags = MSG_MORE if more else 0
         view = memoryview(data)
-        pos, end = 0, len(view)
-        while pos < end:
-            n = send(view[pos : pos + SENDFILE_MAX])
+        while view:
+            n = send(view if len(view) <= SENDFILE_MAX else view[:SENDFILE_MAX], flags)
             if n is None:
                 await self._express_wait()
                 continue
-            pos += n
+            view = view[n:]
             self.express_sent += n
             self._count(n)
-            if time.monotonic() - self._shared >= self._share():
+            if time.monotonic() - self._shared >= self._lane_share:
                 await self._express_wait()
 
     async def _express_file(self, piece: FileSlice) -> None:
+        async with self._open(piece) as f:
+            await self._express_range(piece, f.fileno(), piece.offset, piece.length)
+
+    async def _express_range(self, piece: FileSlice, fileno: int, offset: int, count: int) -> None:
+        """``count`` bytes of the open file from ``offset``, straight to the socket."""
         assert self._express is not None
         sendfile = self._express.sendfile
-        async with self._open(piece) as f:
-            fileno = f.fileno()
-            offset, remaining = piece.offset, piece.length
-            step, share = self._step(SENDFILE_MAX), self._share()
-            while remaining:
-                n = sendfile(fileno, offset, min(step, remaining))
-                if n is None:
-                    await self._express_wait()
-                    continue
-                if n == 0:
-                    raise SourceChanged(piece.path, f"file ended early at byte {offset}")
-                offset += n
-                remaining -= n
-                self.express_sent += n
-                self._count(n)
-                if time.monotonic() - self._shared >= share:
-                    await self._express_wait()
+        step = max(STEP_MIN, min(SENDFILE_MAX, int(self._lane_share * COPY_RATE)))
+        while count:
+            n = sendfile(fileno, offset, min(step, count))
+            if n is None:
+                await self._express_wait()
+                continue
+            if n == 0:
+                raise SourceChanged(piece.path, f"file ended early at byte {offset}")
+            offset += n
+            count -= n
+            self.express_sent += n
+            self._count(n)
+            if time.monotonic() - self._shared >= self._lane_share:
+                await self._express_wait()
 
     async def _express_wait(self) -> None:
         """Until the socket takes more; also the end of this download's share of the turn."""
         assert self._express is not None
         await self._bounded(self._express.wait(), "write")
         self._shared = time.monotonic()
+        self._lane_share = self._share()  # once a turn: the fast downloads change rarely
         transport = self.request.transport
         if transport is None or transport.is_closing():
             raise ConnectionResetError("client went away")
@@ -336,8 +431,11 @@ class BodyWriter:
         async with self._open(piece) as f:
             offset, remaining = piece.offset, piece.length
             while remaining:
-                count = min(self._sendfile_size(self._step(SENDFILE_MAX)), remaining)
-                n = self._sendfile_now(f, offset, count)
+                # A direct call cannot block (the socket takes what it has room
+                # for), so it needs no sizing by the client's rate: sized by
+                # rate, a fast client's first file went out 16 KiB a call,
+                # 1.5 ms of its 28 ms download, before its buffer was granted.
+                n = self._sendfile_now(f, offset, min(self._step(SENDFILE_MAX), remaining))
                 if n is None:  # the socket is full: wait for it in the loop
                     # In the loop, each time the socket can take more, one
                     # syscall sends what it takes, until ``count``: for a fast
@@ -362,6 +460,11 @@ class BodyWriter:
                 offset += n
                 remaining -= n
                 self._count(n)
+                granted = self.buffer is not None and self.buffer.granted
+                if remaining and granted and self._lane_open(piece):
+                    # Grown mid-file (the first one, usually): the rest goes by the lane.
+                    await self._express_range(piece, f.fileno(), offset, remaining)
+                    return
                 await self._share_loop()
 
     def _sendfile_now(self, f: BinaryIO, offset: int, count: int) -> int | None:
@@ -459,7 +562,7 @@ class BodyWriter:
         # small kernel buffer and a client's receive buffer can hold: only a
         # client that reads it fast can have taken that much.
         if self.buffer is not None and (
-            window >= RATE_SAMPLE or (moved >= RATE_EARLY_BYTES and window > 0.001)
+            window >= RATE_SAMPLE or (moved >= RATE_EARLY_BYTES and window > RATE_EARLY_MIN)
         ):
             self.buffer.observe(moved / window)
             self._window_time, self._window_sent = now, self.sent
