@@ -82,6 +82,12 @@ class Express:
         finally:
             self._waiter = None
 
+    def fail(self, exc: BaseException) -> None:
+        """End the current wait with ``exc`` (the writer's watchdog: a stalled client)."""
+        fut = self._waiter
+        if fut is not None and not fut.done():
+            fut.set_exception(exc)
+
     def _ready(self) -> None:
         fut = self._waiter
         if fut is None:  # nobody waits: the download is busy elsewhere, stop the wake-ups

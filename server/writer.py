@@ -153,6 +153,8 @@ class BodyWriter:
         self._pending = bytearray()
         self._express: Express | None = None
         self._lane_share = SHARE_MAX  # this download's share of a turn, in the lane
+        self._progress = 0.0  # when a byte last moved (the lane's watchdog reads it)
+        self._watch: asyncio.TimerHandle | None = None
         transport = request.transport
         self._sendfile = (
             limits.use_sendfile
@@ -176,9 +178,7 @@ class BodyWriter:
         except SourceChanged as exc:
             raise DownloadError(Outcome.FAILED, f"source changed: {exc}") from exc
         finally:
-            if self._express is not None:
-                self._express.close()
-                self._express = None
+            self._close_lane()
         if self.sent != expected:
             raise DownloadError(Outcome.FAILED, f"sent {self.sent} bytes, declared {expected}")
 
@@ -218,9 +218,7 @@ class BodyWriter:
         finally:
             if held is not None and self.files is not None:
                 self.files.release(*held)
-            if self._express is not None:
-                self._express.close()
-                self._express = None
+            self._close_lane()
         if self.sent != end - start:
             raise DownloadError(Outcome.FAILED, f"sent {self.sent} bytes, declared {end - start}")
 
@@ -326,8 +324,7 @@ class BodyWriter:
         buffer = self.buffer
         if buffer is None or not buffer.granted or not self._sendfile:
             if self._express is not None:  # shrunk: give the duplicate back
-                self._express.close()
-                self._express = None
+                self._close_lane()
             return False
         if isinstance(piece, ObjectSlice):
             return False
@@ -336,8 +333,35 @@ class BodyWriter:
             return False
         if self._express is None:
             self._express = Express.of(transport)
+            if self._express is None:
+                return False
             self._lane_share = self._share()
-        return self._express is not None
+            self._progress = time.monotonic()
+            self._watch = asyncio.get_running_loop().call_later(
+                self.limits.stall_timeout, self._watchdog
+            )
+        return True
+
+    def _watchdog(self) -> None:
+        """Fail the lane's wait once no byte has moved for ``stall_timeout``."""
+        if self._express is None:
+            return
+        now, stall = time.monotonic(), self.limits.stall_timeout
+        if now - self._progress >= stall:
+            self._express.fail(
+                DownloadError(Outcome.STALLED, f"write made no progress for {stall:g} s")
+            )
+            return
+        loop = asyncio.get_running_loop()
+        self._watch = loop.call_at(loop.time() + self._progress + stall - now, self._watchdog)
+
+    def _close_lane(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+        if self._express is not None:
+            self._express.close()
+            self._express = None
 
     async def _express_put(self, piece: Piece) -> None:
         if isinstance(piece, FileSlice):
@@ -400,7 +424,9 @@ class BodyWriter:
     async def _express_wait(self) -> None:
         """Until the socket takes more; also the end of this download's share of the turn."""
         assert self._express is not None
-        await self._bounded(self._express.wait(), "write")
+        # No timer per wait (asyncio.timeout was a tenth of the lane's time):
+        # the lane's watchdog fails the wait once nothing moved for stall_timeout.
+        await self._express.wait()
         self._shared = time.monotonic()
         self._lane_share = self._share()  # once a turn: the fast downloads change rarely
         transport = self.request.transport
@@ -555,7 +581,7 @@ class BodyWriter:
 
     def _count(self, n: int) -> None:
         self.sent += n
-        now = time.monotonic()
+        self._progress = now = time.monotonic()
         window = now - self._window_time
         moved = self.sent - self._window_sent
         # Judge after a quarter second, or sooner once more has moved than the
