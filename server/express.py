@@ -29,19 +29,21 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from collections.abc import Awaitable, Generator
 from typing import Any
 
 
 class Express:
     """Direct sends on one download's socket, and a writable wait through its duplicate."""
 
-    __slots__ = ("_registered", "_waiter", "loop", "sock")
+    __slots__ = ("_job", "_registered", "_waiter", "loop", "sock")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, fileno: int) -> None:
         self.loop = loop
         self.sock = socket.socket(fileno=os.dup(fileno))
         self.sock.setblocking(False)
         self._waiter: asyncio.Future[None] | None = None
+        self._job: tuple[Generator[Any, Any, None], asyncio.Future[Any]] | None = None
         self._registered = False
 
     @classmethod
@@ -82,13 +84,63 @@ class Express:
         finally:
             self._waiter = None
 
+    async def drive(self, steps: Generator[Awaitable[Any] | None, Any, None]) -> None:
+        """Run ``steps``: its sends in the socket's writable callback, its awaits here.
+
+        ``steps`` yields None to wait until the socket takes more (or for the
+        next loop turn, once its share is used), or an awaitable the task
+        must wait for (a descriptor from a full pool), whose result it gets
+        back. Resuming it from the callback itself, not by waking the task,
+        is what ``loop.sendfile`` does: a wait costs one loop turn, where a
+        future's wake-up costs two (the task runs only on the turn after the
+        callback), and beside 10,000 slow downloads a turn is long.
+        """
+        value: Any = None
+        try:
+            while True:
+                fut = self.loop.create_future()
+                self._job = (steps, fut)
+                self._advance(value)
+                awaitable = await fut
+                if awaitable is None:
+                    return
+                self._job = None
+                value = await awaitable
+        finally:
+            self._job = None
+            steps.close()  # its finally blocks give back what it holds
+
+    def _advance(self, value: Any) -> None:
+        job = self._job
+        assert job is not None
+        steps, fut = job
+        try:
+            out = steps.send(value)
+        except StopIteration:
+            fut.set_result(None)
+            return
+        except BaseException as exc:
+            fut.set_exception(exc)
+            return
+        if out is None:
+            if not self._registered:
+                self.loop.add_writer(self.sock.fileno(), self._ready)
+                self._registered = True
+        else:
+            fut.set_result(out)
+
     def fail(self, exc: BaseException) -> None:
         """End the current wait with ``exc`` (the writer's watchdog: a stalled client)."""
-        fut = self._waiter
+        job = self._job
+        fut = job[1] if job is not None else self._waiter
         if fut is not None and not fut.done():
             fut.set_exception(exc)
 
     def _ready(self) -> None:
+        job = self._job
+        if job is not None and not job[1].done():
+            self._advance(None)
+            return
         fut = self._waiter
         if fut is None:  # nobody waits: the download is busy elsewhere, stop the wake-ups
             self._unregister()

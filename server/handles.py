@@ -71,23 +71,17 @@ class FilePool:
     def release(self, piece: FileSlice, handle: Handle) -> None:
         self._release(piece.path, handle)
 
-    async def _acquire(self, piece: FileSlice) -> Handle:
+    def try_acquire(self, piece: FileSlice) -> Handle | None:
+        """``acquire`` without waiting: None when the pool is full of busy files."""
         st = _stat(piece)
-        ino = (st.st_dev, st.st_ino)
+        return self._take(piece, (st.st_dev, st.st_ino))
+
+    async def _acquire(self, piece: FileSlice) -> Handle:
         while True:
-            for handle in self._busy.get(piece.path, ()):
-                if handle.ino == ino:
-                    handle.users += 1
-                    return handle
-            idle = self._idle.pop(piece.path, None)
-            if idle is not None:
-                if idle.ino == ino:
-                    idle.users = 1
-                    self._busy.setdefault(piece.path, []).append(idle)
-                    return idle
-                idle.file.close()  # the path is another file now
-            if self.open_now < self.max_open or self._close_idle():
-                return self._open(piece, ino)
+            st = _stat(piece)
+            handle = self._take(piece, (st.st_dev, st.st_ino))
+            if handle is not None:
+                return handle
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiters.append(fut)
             try:
@@ -95,8 +89,23 @@ class FilePool:
             finally:
                 with contextlib.suppress(ValueError):
                     self._waiters.remove(fut)
-            st = _stat(piece)
-            ino = (st.st_dev, st.st_ino)
+
+    def _take(self, piece: FileSlice, ino: tuple[int, int]) -> Handle | None:
+        """A handle of the open file ``ino`` (shared, idle or newly opened), or None if full."""
+        for handle in self._busy.get(piece.path, ()):
+            if handle.ino == ino:
+                handle.users += 1
+                return handle
+        idle = self._idle.pop(piece.path, None)
+        if idle is not None:
+            if idle.ino == ino:
+                idle.users = 1
+                self._busy.setdefault(piece.path, []).append(idle)
+                return idle
+            idle.file.close()  # the path is another file now
+        if self.open_now < self.max_open or self._close_idle():
+            return self._open(piece, ino)
+        return None
 
     def _open(self, piece: FileSlice, ino: tuple[int, int]) -> Handle:
         f = open(piece.path, "rb")  # noqa: SIM115 - closed by _release / _close_idle

@@ -42,10 +42,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import os
 import socket
 import time
-from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, TypeVar
 
@@ -56,7 +57,7 @@ from generators.archive import FileSlice, ObjectSlice, Piece, SourceChanged, rea
 from .express import Express
 from .handles import FilePool, Handle
 from .outcomes import Outcome
-from .replay import Runs, check_file
+from .replay import Runs, Span, check_file
 from .sendbuf import SendBuffer
 
 T = TypeVar("T")
@@ -192,13 +193,15 @@ class BodyWriter:
         MSG_MORE) and the second an ``fstat`` of that descriptor: one path
         lookup per file instead of three.
         """
-        held: tuple[FileSlice, Handle] | None = None
         try:
             checked: FileSlice | None = None
-            for span, ref in runs.spans(start, end):
+            spans = runs.spans(start, end)
+            for span, ref in spans:
                 if self.files is not None and self._lane_open(span):
-                    held = await self._lane_span(self.files, span, ref, held)
-                    continue
+                    assert self._express is not None
+                    rest = itertools.chain([(span, ref)], spans)
+                    await self._express.drive(self._lane_steps(self.files, rest))
+                    break
                 if isinstance(span, FileSlice):
                     assert ref is not None
                     if ref is not checked:
@@ -216,45 +219,87 @@ class BodyWriter:
         except SourceChanged as exc:
             raise DownloadError(Outcome.FAILED, f"source changed: {exc}") from exc
         finally:
-            if held is not None and self.files is not None:
-                self.files.release(*held)
             self._close_lane()
         if self.sent != end - start:
             raise DownloadError(Outcome.FAILED, f"sent {self.sent} bytes, declared {end - start}")
 
-    async def _lane_span(
-        self,
-        files: FilePool,
-        span: bytes | memoryview | FileSlice,
-        ref: FileSlice | None,
-        held: tuple[FileSlice, Handle] | None,
-    ) -> tuple[FileSlice, Handle] | None:
-        """One span of ``send_runs`` in the lane; returns the file opened ahead, if any."""
-        if held is not None and held[0] is not ref:  # opened for a header, file not in window
-            files.release(*held)
-            held = None
-        if isinstance(span, FileSlice):
-            assert ref is not None
-            handle = held[1] if held is not None else await files.acquire(ref)
-            try:
-                if self._pending:
-                    await self._express_bytes(self._take_pending(), more=True)
-                fileno = handle.file.fileno()
-                await self._express_range(span, fileno, span.offset, span.length)
-                ref.verify(os.fstat(fileno))  # edited while it was being sent
-            finally:
-                files.release(ref, handle)
-            return None
-        ahead = (ref, await files.acquire(ref)) if ref is not None else None
+    def _lane_steps(
+        self, files: FilePool, spans: Iterator[tuple[Span, FileSlice | None]]
+    ) -> Generator[Awaitable[Any] | None, Any, None]:
+        """The rest of ``send_runs`` in the lane, run by ``Express.drive``.
+
+        Yields None to wait for the socket (or the next turn), or an
+        awaitable for the task (a descriptor from a full pool). A file's
+        descriptor is taken before the run that ends with its header (the
+        pool's ``stat`` is the check before), the header rides with the body
+        (MSG_MORE), and an ``fstat`` of the descriptor is the check after.
+        """
+        held: tuple[FileSlice, Handle] | None = None
         try:
             if self._pending:
-                await self._express_bytes(self._take_pending())
-            await self._express_bytes(span, more=ref is not None)
-        except BaseException:
-            if ahead is not None:
-                files.release(*ahead)
-            raise
-        return ahead
+                yield from self._lane_send(memoryview(self._take_pending()), 0)
+            for span, ref in spans:
+                if held is not None and held[0] is not ref:  # a header, but not its file
+                    files.release(*held)
+                    held = None
+                if ref is not None and held is None:
+                    handle = files.try_acquire(ref)
+                    if handle is None:
+                        handle = yield files.acquire(ref)
+                    held = (ref, handle)
+                if not isinstance(span, FileSlice):
+                    yield from self._lane_send(memoryview(span), MSG_MORE if ref else 0)
+                    continue
+                assert held is not None and ref is not None
+                fileno = held[1].file.fileno()
+                yield from self._lane_sendfile(span, fileno)
+                ref.verify(os.fstat(fileno))  # edited while it was being sent
+                files.release(*held)
+                held = None
+        finally:
+            if held is not None:
+                files.release(*held)
+
+    def _lane_send(self, view: memoryview, flags: int) -> Generator[None, Any, None]:
+        assert self._express is not None
+        send = self._express.send
+        while view:
+            n = send(view if len(view) <= SENDFILE_MAX else view[:SENDFILE_MAX], flags)
+            if n is not None:
+                view = view[n:]
+                self.express_sent += n
+                self._count(n)
+                if time.monotonic() - self._shared < self._lane_share:
+                    continue
+            yield None
+            self._resumed()
+
+    def _lane_sendfile(self, span: FileSlice, fileno: int) -> Generator[None, Any, None]:
+        assert self._express is not None
+        sendfile = self._express.sendfile
+        offset, count = span.offset, span.length
+        step = max(STEP_MIN, min(SENDFILE_MAX, int(self._lane_share * COPY_RATE)))
+        while count:
+            n = sendfile(fileno, offset, min(step, count))
+            if n is not None:
+                if n == 0:
+                    raise SourceChanged(span.path, f"file ended early at byte {offset}")
+                offset += n
+                count -= n
+                self.express_sent += n
+                self._count(n)
+                if time.monotonic() - self._shared < self._lane_share:
+                    continue
+            yield None
+            self._resumed()
+
+    def _resumed(self) -> None:
+        """Back from a wait: a new share of the turn, unless the client went away."""
+        self._shared = time.monotonic()
+        self._lane_share = self._share()
+        transport = self.request.transport
+        if transport is None or transport.is_closing():
+            raise ConnectionResetError("client went away")
 
     def _take_pending(self) -> bytes:
         data = bytes(self._pending)

@@ -24,7 +24,7 @@ from generators.archive import FileSlice, FileSource, read_slice
 from generators.entries import build_archive
 from generators.library import Library
 from generators.request import PlanRequest
-from server.handles import FilePool
+from server import handles
 from server.render_pool import RENDER_POOL
 from server.replay import Recorder, Runs, runs_cache
 from server.state import STATE
@@ -194,17 +194,16 @@ async def test_a_file_changed_while_it_is_sent_fails_the_replay(
     # Used once: a later use would be caught by its own check before.
     target = next(p for p, at in uses.items() if len(at) == 1 and at[0] > 6 << 20)
     touched: list[str] = []
-    acquire = FilePool._acquire
+    stat = handles._stat
 
-    async def acquired_then_touched(self, piece):
-        handle = await acquire(self, piece)  # the pool's check passed: now it is edited
+    def checked_then_touched(piece):
+        st = stat(piece)  # the pool's check passed: now the file is edited
         if piece.path == target and not touched:
             touched.append(piece.path)
-            st = os.stat(piece.path)
             os.utime(piece.path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
-        return handle
+        return st
 
-    monkeypatch.setattr(FilePool, "_acquire", acquired_then_touched)
+    monkeypatch.setattr(handles, "_stat", checked_then_touched)
     received = 0
     async with client.get(url) as resp:
         with pytest.raises(aiohttp.ClientPayloadError):
