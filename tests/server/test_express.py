@@ -18,6 +18,9 @@ import os
 import time
 import zipfile
 
+import pytest
+
+from server import express
 from server.state import STATE
 
 from .conftest import PLAN
@@ -47,16 +50,20 @@ async def test_fast_download_takes_the_lane_and_equals_the_ordinary_path(
     app = app_factory()
     client = await aiohttp_client(app)
     meta = await _create(client)
-    await _download(client, meta["download_url"])  # warm: the next two are replays
+    cold = await _download(client, meta["download_url"])  # the lane of a cold plan
+    threaded = express.LANES.runs
     before = _fds()
-    fast = await _download(client, meta["download_url"])
+    fast = await _download(client, meta["download_url"])  # a replay: in a lane thread
+    assert express.LANES.runs == threaded + 1
     app[STATE].limits.use_sendfile = False  # the ordinary path: no sendfile, no lane
     plain = await _download(client, meta["download_url"])
     assert len(fast) == meta["size"]
     assert hashlib.sha256(fast).digest() == hashlib.sha256(plain).digest()
+    assert hashlib.sha256(cold).digest() == hashlib.sha256(plain).digest()
     assert zipfile.ZipFile(io.BytesIO(fast)).testzip() is None
     await _wait_for(lambda: _count(caplog, 3), 2.0)
-    _warm, lane, ordinary = _outcome_fields(caplog)
+    first, lane, ordinary = _outcome_fields(caplog)
+    assert first["express"] > meta["size"] * 0.5, first
     assert lane["outcome"] == "completed" and lane["grown"] >= 1
     # Only the start (before the buffer is granted) takes the ordinary path.
     assert lane["express"] > meta["size"] * 0.8, lane
@@ -85,20 +92,26 @@ async def _grow_then(client, url: str):
     return writer  # it holds the reader too
 
 
+@pytest.mark.parametrize("warm", [False, True], ids=["cold-plan", "replay-in-a-thread"])
 async def test_a_fast_client_that_stops_reading_is_cut_in_the_lane(
-    aiohttp_client, app_factory, caplog
+    aiohttp_client, app_factory, caplog, warm
 ):
     caplog.set_level(logging.INFO)
     app = app_factory(stall_timeout=1.0)
     client = await aiohttp_client(app)
     meta = await _create(client, weeks=12, lessons_per_week=3)
     assert meta["size"] > 12 << 20
+    if warm:
+        assert len(await _download(client, meta["download_url"])) == meta["size"]
+        caplog.clear()
+    threaded = express.LANES.runs
     before = _fds()
     writer = await _grow_then(client, meta["download_url"])
     t0 = time.monotonic()
     await _wait_for(lambda: _count(caplog, 1), 10.0)
     (fields,) = _outcome_fields(caplog)
     assert fields["outcome"] == "stalled", fields
+    assert express.LANES.runs == threaded + warm
     assert fields["express"] > 0 and fields["bytes"] < meta["size"]
     assert 0.5 < time.monotonic() - t0 < 6.0
     writer.transport.abort()
@@ -107,20 +120,26 @@ async def test_a_fast_client_that_stops_reading_is_cut_in_the_lane(
     assert app[STATE].fast_pool.grants == 0
 
 
+@pytest.mark.parametrize("warm", [False, True], ids=["cold-plan", "replay-in-a-thread"])
 async def test_a_fast_client_that_leaves_in_the_lane_is_aborted(
-    aiohttp_client, app_factory, caplog
+    aiohttp_client, app_factory, caplog, warm
 ):
     caplog.set_level(logging.INFO)
     app = app_factory()
     client = await aiohttp_client(app)
     meta = await _create(client, weeks=12, lessons_per_week=3)
     assert meta["size"] > 12 << 20
+    if warm:
+        assert len(await _download(client, meta["download_url"])) == meta["size"]
+        caplog.clear()
+    threaded = express.LANES.runs
     before = _fds()
     writer = await _grow_then(client, meta["download_url"])
     writer.transport.abort()
     await _wait_for(lambda: _count(caplog, 1), 5.0)
     (fields,) = _outcome_fields(caplog)
     assert fields["outcome"] == "aborted", fields
+    assert express.LANES.runs == threaded + warm
     assert fields["express"] > 0
     await asyncio.sleep(0.1)
     assert _fds() <= before
