@@ -54,7 +54,7 @@ from aiohttp import web
 
 from generators.archive import FileSlice, ObjectSlice, Piece, SourceChanged, read_slice
 
-from .express import LANES, Express, Progress, Stalled
+from .express import Express
 from .handles import FilePool, Handle
 from .outcomes import Outcome
 from .replay import Runs, Span, check_file
@@ -198,7 +198,9 @@ class BodyWriter:
             spans = runs.spans(start, end)
             for span, ref in spans:
                 if self.files is not None and self._lane_open(span):
-                    await self._lane(self.files, itertools.chain([(span, ref)], spans))
+                    assert self._express is not None
+                    rest = itertools.chain([(span, ref)], spans)
+                    await self._express.drive(self._lane_steps(self.files, rest))
                     break
                 if isinstance(span, FileSlice):
                     assert ref is not None
@@ -220,23 +222,6 @@ class BodyWriter:
             self._close_lane()
         if self.sent != end - start:
             raise DownloadError(Outcome.FAILED, f"sent {self.sent} bytes, declared {end - start}")
-
-    async def _lane(self, files: FilePool, spans: Iterator[tuple[Span, FileSlice | None]]) -> None:
-        """The rest of a replay in the lane: in a lane thread if one is free, else on the loop."""
-        assert self._express is not None
-        if self._pending:
-            await self._express_bytes(self._take_pending())
-        if not LANES.try_take():
-            await self._express.drive(self._lane_steps(files, spans))
-            return
-        progress = Progress()
-        try:
-            await LANES.run(self._express.sock, spans, self.limits, progress)
-        except Stalled as exc:
-            raise DownloadError(Outcome.STALLED, str(exc)) from None
-        finally:
-            self.sent += progress.express
-            self.express_sent += progress.express
 
     def _lane_steps(
         self, files: FilePool, spans: Iterator[tuple[Span, FileSlice | None]]

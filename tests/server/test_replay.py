@@ -24,7 +24,7 @@ from generators.archive import FileSlice, FileSource, read_slice
 from generators.entries import build_archive
 from generators.library import Library
 from generators.request import PlanRequest
-from server import express, handles
+from server import handles
 from server.render_pool import RENDER_POOL
 from server.replay import Recorder, Runs, runs_cache
 from server.state import STATE
@@ -32,10 +32,6 @@ from server.state import STATE
 from .conftest import PLAN
 from .test_failures import _idle, _outcomes, _wait_for
 from .test_scale import _create
-
-LANE_KINDS = pytest.mark.parametrize(
-    "lane", ["thread", "loop", ""], ids=["lane-thread", "lane-loop", "ordinary"]
-)
 
 
 def _bytes(pieces) -> bytes:
@@ -116,12 +112,10 @@ async def test_a_second_download_is_replayed_with_the_same_bytes(aiohttp_client,
     assert replays["count"] == 1 and 0 < replays["bytes"] <= replays["max_bytes"]
 
 
-@pytest.mark.parametrize(
-    "lane", ["thread", "loop", ""], ids=["lane-thread", "lane-loop", "ordinary"]
-)
+@pytest.mark.parametrize("lane", [True, False], ids=["express-lane", "ordinary-path"])
 @pytest.mark.parametrize("upto_header", [False, True], ids=["whole", "up-to-its-header"])
 async def test_a_file_changed_after_recording_is_not_sent_from_the_replay(
-    aiohttp_client, app_factory, caplog, monkeypatch, lane, upto_header
+    aiohttp_client, app_factory, caplog, lane, upto_header
 ):
     """The replay checks a file before the run holding its header: neither is sent.
 
@@ -136,8 +130,8 @@ async def test_a_file_changed_after_recording_is_not_sent_from_the_replay(
     plan = dict(PLAN, weeks=12, lessons_per_week=3)
     url, size = await _create(client, plan)
     assert len(await (await client.get(url)).read()) == size  # recorded
-    _lanes(app, monkeypatch, lane)
-    threaded = express.LANES.runs
+    if not lane:  # no large buffer is granted, so no download takes the lane
+        app[STATE].fast_pool.capacity = 0
     layout = app[STATE].archive_for(PlanRequest.from_mapping(plan)).layout
     first: dict[str, int] = {}  # a material may be used by several lessons: its first use
     for i, e in enumerate(layout.entries):
@@ -163,16 +157,7 @@ async def test_a_file_changed_after_recording_is_not_sent_from_the_replay(
     (fields,) = [
         r.fields for r in caplog.records if getattr(r, "fields", {}).get("outcome") == "failed"
     ]
-    assert (fields["express"] > 0) is bool(lane), fields
-    assert (express.LANES.runs > threaded) is (lane == "thread")
-
-
-def _lanes(app, monkeypatch, lane: str) -> None:
-    """lane "thread": a lane thread; "loop": the lane on the loop; "": no lane at all."""
-    if not lane:  # no large buffer is granted, so no download takes the lane
-        app[STATE].fast_pool.capacity = 0
-    elif lane == "loop":
-        monkeypatch.setattr(express.LANES, "size", 0)
+    assert (fields["express"] > 0) is lane, fields
 
 
 def test_the_cache_of_replays_stays_in_its_bound():
@@ -188,9 +173,7 @@ def test_the_cache_of_replays_stays_in_its_bound():
     assert not cache.put("big", big, big.nbytes)  # more than half of the cache
 
 
-@pytest.mark.parametrize(
-    "lane", ["thread", "loop", ""], ids=["lane-thread", "lane-loop", "ordinary"]
-)
+@pytest.mark.parametrize("lane", [True, False], ids=["express-lane", "ordinary-path"])
 async def test_a_file_changed_while_it_is_sent_fails_the_replay(
     aiohttp_client, app_factory, caplog, monkeypatch, lane
 ):
@@ -201,8 +184,8 @@ async def test_a_file_changed_while_it_is_sent_fails_the_replay(
     plan = dict(PLAN, weeks=12, lessons_per_week=3)
     url, size = await _create(client, plan)
     assert len(await (await client.get(url)).read()) == size  # recorded
-    _lanes(app, monkeypatch, lane)
-    threaded = express.LANES.runs
+    if not lane:  # no large buffer is granted, so no download takes the lane
+        app[STATE].fast_pool.capacity = 0
     layout = app[STATE].archive_for(PlanRequest.from_mapping(plan)).layout
     uses: dict[str, list[int]] = {}
     for i, e in enumerate(layout.entries):
@@ -221,17 +204,6 @@ async def test_a_file_changed_while_it_is_sent_fails_the_replay(
         return st
 
     monkeypatch.setattr(handles, "_stat", checked_then_touched)
-    opened = express._open_checked
-
-    def opened_then_touched(ref):  # the lane thread's check: its own fstat
-        fd = opened(ref)
-        if ref.path == target and not touched:
-            touched.append(ref.path)
-            st = os.fstat(fd)
-            os.utime(ref.path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
-        return fd
-
-    monkeypatch.setattr(express, "_open_checked", opened_then_touched)
     received = 0
     async with client.get(url) as resp:
         with pytest.raises(aiohttp.ClientPayloadError):
@@ -243,5 +215,4 @@ async def test_a_file_changed_while_it_is_sent_fails_the_replay(
         r.fields for r in caplog.records if getattr(r, "fields", {}).get("outcome") == "failed"
     ]
     assert touched == [target]
-    assert "source changed" in fields["reason"] and (fields["express"] > 0) is bool(lane), fields
-    assert (express.LANES.runs > threaded) is (lane == "thread")
+    assert "source changed" in fields["reason"] and (fields["express"] > 0) is lane, fields
