@@ -270,16 +270,10 @@ async def _stream(
     except BaseException as exc:
         _settle(buffer, writer, record)
         outcome, trace = classify(exc, _client_gone(request), state.draining)
-        if outcome is Outcome.ABORTED and writer.sent == len(window):
-            # Every byte was on the wire; the client closed before the loop saw the
-            # end (a lane thread's completion arrives a turn after the bytes).
-            outcome = Outcome.COMPLETED
         if isinstance(exc.__cause__, SourceChanged) and state.library_watch is not None:
             state.library_watch.suspect()  # re-index now, so the next request gets the new file
         abort(request, response)
         reason = exc.reason if isinstance(exc, DownloadError) else type(exc).__name__
-        if outcome is Outcome.COMPLETED:
-            reason = ""
         record.finish(outcome, writer.sent, reason=reason, trace=trace)
         if isinstance(exc, asyncio.CancelledError):
             raise
