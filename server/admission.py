@@ -4,8 +4,9 @@ The whole process lives inside its memory budget, so the budget is divided
 into itemised parts, each bounded in bytes (``BudgetPlan``):
 
 - the **reserve**: the interpreter and its modules, the library index, the
-  layout cache and the render cache (each byte-bounded), and the plan builds
-  that may run at once (``reserve_for``);
+  layout cache and the render cache (each byte-bounded), the plan builds
+  that may run at once, and the sender process with its bounded copy of the
+  replay runs (``reserve_for``);
 - the **fast pool**: large kernel send buffers, granted only to clients that
   keep a small one drained (``BytePool``; see ``server.sendbuf``);
 - **downloads**: what every running download may pin at worst, its ``cost``:
@@ -69,6 +70,7 @@ TYPICAL_DOC = 16 * KiB  # largest generated document of the reference plan is 13
 
 RESERVE_BASE = 96 * MiB  # interpreter, aiohttp, cryptography, generator modules, slack
 BUILD_PEAK = 24 * MiB  # transient memory of one 52-week plan build
+SENDER_BASE = 24 * MiB  # the sender process (server.sender) idle: 20 MiB RSS measured
 LIBRARY_ENTRY = 512  # bytes per indexed material file (path, identity, CRC)
 
 
@@ -123,9 +125,15 @@ class BudgetPlan:
         return "cap"
 
 
-def reserve_for(caches: int, library_files: int, builds: int) -> int:
-    """Bytes kept out of the download share: interpreter, index, caches, builds."""
-    return RESERVE_BASE + caches + library_files * LIBRARY_ENTRY + builds * BUILD_PEAK
+def reserve_for(
+    caches: int, library_files: int, builds: int, sender_runs: int | None = None
+) -> int:
+    """Bytes kept out of the download share: interpreter, index, caches, builds, and the
+    sender process with its mirror of the replay runs (``sender_runs`` bytes; None: no
+    sender). Its 8 copying threads hold no buffers of their own: sendfile copies in the
+    kernel, and the sockets' buffers are in each download's cost and the fast pool."""
+    sender = 0 if sender_runs is None else SENDER_BASE + sender_runs
+    return RESERVE_BASE + caches + library_files * LIBRARY_ENTRY + builds * BUILD_PEAK + sender
 
 
 def fast_pool_for(budget: int) -> int:

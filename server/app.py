@@ -20,6 +20,7 @@ from .openapi import setup_openapi_route
 from .pages import setup_pages
 from .render_pool import RENDER_POOL, RenderPool
 from .routes import setup_routes
+from .sender import SENDER, Sender
 from .serve import install_loop_exception_handler
 from .state import STATE, build_state
 
@@ -29,6 +30,7 @@ def make_app(config: Config, library: Library | None = None) -> web.Application:
     app[STATE] = build_state(config, library)
     app[RENDER_POOL] = RenderPool(cache=app[STATE].render_cache, runs=app[STATE].runs)
     app[FILE_POOL] = FilePool()
+    app[SENDER] = Sender(app[STATE].runs.max_bytes) if app[STATE].sender else None
     http_noise.install()
     setup_routes(app)
     setup_download_routes(app)
@@ -38,6 +40,7 @@ def make_app(config: Config, library: Library | None = None) -> web.Application:
     app.cleanup_ctx.append(_monitor_loop)
     app.cleanup_ctx.append(_watch_library)
     app.cleanup_ctx.append(_render_workers)
+    app.cleanup_ctx.append(_sender)
     if app[STATE].objects is not None:
         app.cleanup_ctx.append(app[STATE].objects.running)  # the object-store client
     return app
@@ -64,6 +67,19 @@ async def _render_workers(app: web.Application) -> AsyncIterator[None]:
     await app[RENDER_POOL].start()
     yield
     app[FILE_POOL].close()
+
+
+async def _sender(app: web.Application) -> AsyncIterator[None]:
+    """The sender process (``server.sender``) for fast replays, stopped with the app."""
+    sender = app[SENDER]
+    if sender is None:
+        yield
+        return
+    await sender.start()
+    try:
+        yield
+    finally:
+        await sender.stop()
 
 
 async def _watch_library(app: web.Application) -> AsyncIterator[None]:

@@ -46,6 +46,7 @@ from .http_headers import ByteRange, content_disposition, http_date
 from .outcomes import Outcome
 from .render_pool import RENDER_POOL
 from .sendbuf import SendBuffer
+from .sender import SENDER
 from .state import STATE, State
 from .writer import BodyWriter, DownloadError
 
@@ -251,7 +252,13 @@ async def _stream(
 ) -> None:
     buffer = SendBuffer(request.transport, state.fast_pool, state.cost_model)
     writer = BodyWriter(
-        request, response, state.limits, buffer, request.app[FILE_POOL], state.objects
+        request,
+        response,
+        state.limits,
+        buffer,
+        request.app[FILE_POOL],
+        state.objects,
+        request.app.get(SENDER),
     )
     try:
         await response.prepare(request)
@@ -260,7 +267,8 @@ async def _stream(
         render = request.app[RENDER_POOL]
         runs = render.replay(archive.layout)
         if runs is not None:
-            await writer.send_runs(runs, window.start, window.end)
+            key = archive.layout.fingerprint()
+            await writer.send_runs(runs, window.start, window.end, key)
         else:
             pieces = render.window(
                 archive.layout, plan_req.canonical_bytes(), window.start, window.end
@@ -285,7 +293,12 @@ async def _stream(
 def _settle(buffer: SendBuffer, writer: BodyWriter, record: _Record) -> None:
     """Give the large buffer back; put how it grew, and what took the lane, in the log line."""
     buffer.release()
-    record.fields.update(grown=buffer.grows, express=writer.express_sent)
+    record.fields.update(
+        grown=buffer.grows,
+        express=writer.express_sent,
+        sender=writer.sender_sent,
+        handbacks=writer.handbacks,
+    )
 
 
 def abort(request: web.Request, response: web.StreamResponse) -> None:

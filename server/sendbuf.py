@@ -94,6 +94,24 @@ class SendBuffer:
             self.release()
             self._apply(self.base, SLOW_CHUNK)
 
+    def reserve(self) -> bool:
+        """Take a large buffer from the pool without applying it: the sender process
+        (``server.sender``) applies it once the client shows it is fast, or the
+        download hands it back. Counted as granted meanwhile, so the pool's
+        accounting never lags what the kernel may be asked to hold."""
+        if self.granted or self.pool is None:
+            return False
+        if not self.pool.try_take(self.model.fast_extra):
+            return False
+        self.granted = True
+        self.grows += 1
+        return True
+
+    def shrink(self) -> None:
+        """Back to the small buffer (a sender may have grown the socket's)."""
+        self.release()
+        self._apply(self.base, SLOW_CHUNK)
+
     def release(self) -> None:
         """Give the large buffer back to the pool (at the end of the download, or on shrinking)."""
         if self.granted and self.pool is not None:

@@ -37,6 +37,7 @@ from generators.request import PlanRequest
 
 from .admission import (
     FDS_PER_DOWNLOAD,
+    SENDER_BASE,
     Admission,
     BudgetPlan,
     BytePool,
@@ -54,6 +55,7 @@ from .metrics import Metrics
 from .objects import STREAM_COST, ObjectReader
 from .render_pool import build_job, pool_kind, shared_executor
 from .replay import RUNS_CACHE_BYTES, RUNS_SHARE, Runs, runs_cache
+from .sender import enabled as sender_enabled
 from .writer import WriterLimits
 
 log = logging.getLogger("planstream.server")
@@ -88,6 +90,7 @@ class State:
     per_client: dict[str, int] = field(default_factory=dict)  # downloads by address now
     draining: bool = False  # set on SIGTERM: running downloads cut later are "cut_by_shutdown"
     objects: Any = None  # server.objects.ObjectReader when the library is in a bucket
+    sender: bool = False  # fast replays are copied by the sender process (server.sender)
 
     builds: Admission = field(default_factory=lambda: Admission(BUILD_WORKERS, 5.0, BUILD_QUEUE))
     _executor: ThreadPoolExecutor = field(
@@ -226,31 +229,12 @@ def _runs_bytes(config: Config) -> int:
     return min(RUNS_CACHE_BYTES, config.memory_budget // RUNS_SHARE)
 
 
-def build_state(config: Config, library: Library | None = None) -> State:
-    """Everything the handlers share; logs the budget, its parts and the slots."""
-    if library is None and config.library:
-        library = open_library(config.library, config.s3_endpoint)
-    s3 = isinstance(library, S3Library)
-    # An S3 download also holds the object's buffers and one pooled connection.
-    model = CostModel(object_stream=STREAM_COST, fds=FDS_PER_DOWNLOAD + 1) if s3 else CostModel()
-    nofile = raise_nofile_limit()
-    reserve = config.reserve
-    if reserve is None:
-        files = len(library) if library is not None else 0
-        reserve = reserve_for(
-            LAYOUT_CACHE_BYTES + RENDER_CACHE_BYTES + _runs_bytes(config), files, BUILD_WORKERS
-        )
-    plan = plan_budget(config.memory_budget, reserve, nofile, model, cap=config.max_slots)
-    sealer = LinkSealer(config.secrets)
-    if sealer.ephemeral:
-        log.warning(
-            "no --secret given: download links are sealed with a random key and stop "
-            "working when this process restarts (set PLANSTREAM_SECRET on every node)"
-        )
+def _log_budget(config: Config, plan: BudgetPlan, nofile: int, sender: bool) -> None:
+    """One start-up line an operator reads to see where the budget went and why."""
     log.info(
         "memory budget %d MiB (from %s): reserve %d MiB, fast send buffers %d MiB, "
         "downloads %d MiB at %d KiB each -> %d slots (memory allows %d, descriptors %d "
-        "with RLIMIT_NOFILE %d; %s binds)",
+        "with RLIMIT_NOFILE %d; %s binds); sender process %s",
         config.memory_budget >> 20,
         config.budget_source,
         plan.reserve >> 20,
@@ -262,7 +246,41 @@ def build_state(config: Config, library: Library | None = None) -> State:
         plan.by_fds,
         nofile,
         plan.binding,
+        "on" if sender else "off",
     )
+
+
+def build_state(config: Config, library: Library | None = None) -> State:
+    """Everything the handlers share; logs the budget, its parts and the slots."""
+    if library is None and config.library:
+        library = open_library(config.library, config.s3_endpoint)
+    s3 = isinstance(library, S3Library)
+    # An S3 download also holds the object's buffers and one pooled connection.
+    model = CostModel(object_stream=STREAM_COST, fds=FDS_PER_DOWNLOAD + 1) if s3 else CostModel()
+    nofile = raise_nofile_limit()
+    reserve = config.reserve
+    runs = _runs_bytes(config)
+    # The sender process (server.sender) is a speed-up for fast clients beside
+    # many slow ones: worth its memory only where that is a small part of the
+    # budget (not in a 256 MiB container), and only for files on disk (it
+    # sends with sendfile; a bucket's objects stream through the loop).
+    sender = sender_enabled() and not s3 and SENDER_BASE + runs <= config.memory_budget // 16
+    if reserve is None:
+        files = len(library) if library is not None else 0
+        reserve = reserve_for(
+            LAYOUT_CACHE_BYTES + RENDER_CACHE_BYTES + runs,
+            files,
+            BUILD_WORKERS,
+            runs if sender else None,
+        )
+    plan = plan_budget(config.memory_budget, reserve, nofile, model, cap=config.max_slots)
+    sealer = LinkSealer(config.secrets)
+    if sealer.ephemeral:
+        log.warning(
+            "no --secret given: download links are sealed with a random key and stop "
+            "working when this process restarts (set PLANSTREAM_SECRET on every node)"
+        )
+    _log_budget(config, plan, nofile, sender)
     limits = WriterLimits(
         chunk_size=config.chunk_size,
         stall_timeout=config.stall_timeout,
@@ -280,7 +298,8 @@ def build_state(config: Config, library: Library | None = None) -> State:
         limits=limits,
         builds=Admission(BUILD_WORKERS, config.queue_timeout, BUILD_QUEUE),
         cost_model=model,
-        runs=runs_cache(_runs_bytes(config)),
+        runs=runs_cache(runs),
+        sender=sender,
     )
     state.library_watch = LibraryWatch(lambda: state.library, state.swap_library, state.metrics)
     if isinstance(library, S3Library):

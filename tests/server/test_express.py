@@ -20,6 +20,7 @@ import zipfile
 
 import pytest
 
+from server.sender import SENDER
 from server.state import STATE
 
 from .conftest import PLAN
@@ -47,6 +48,7 @@ async def test_fast_download_takes_the_lane_and_equals_the_ordinary_path(
 ):
     caplog.set_level(logging.INFO)
     app = app_factory()
+    app[SENDER] = None  # the loop's own lane (the sender's is tests/server/test_sender.py)
     client = await aiohttp_client(app)
     meta = await _create(client)
     cold = await _download(client, meta["download_url"])  # the lane of a cold plan
@@ -95,6 +97,7 @@ async def test_a_fast_client_that_stops_reading_is_cut_in_the_lane(
 ):
     caplog.set_level(logging.INFO)
     app = app_factory(stall_timeout=1.0)
+    app[SENDER] = None  # the loop's own lane (the sender's is tests/server/test_sender.py)
     client = await aiohttp_client(app)
     meta = await _create(client, weeks=12, lessons_per_week=3)
     assert meta["size"] > 12 << 20
@@ -121,6 +124,7 @@ async def test_a_fast_client_that_leaves_in_the_lane_is_aborted(
 ):
     caplog.set_level(logging.INFO)
     app = app_factory()
+    app[SENDER] = None  # the loop's own lane (the sender's is tests/server/test_sender.py)
     client = await aiohttp_client(app)
     meta = await _create(client, weeks=12, lessons_per_week=3)
     assert meta["size"] > 12 << 20
