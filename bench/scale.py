@@ -38,6 +38,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -430,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--phases", default="fast,hold,lag,ttfb")
     p.add_argument("--server-root", type=Path, default=compare.REPO)
     p.add_argument("--out", type=Path, help="write the report here as JSON")
+    p.add_argument("--keep-logs", type=Path, help="copy the servers' logs to this folder")
     p.add_argument("--as-client", nargs=4, help=argparse.SUPPRESS)
     p.add_argument("--as-probe", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -492,6 +494,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             for proc in procs:
                 proc.stop()
+            if args.keep_logs:
+                shutil.copytree(paths.logs, args.keep_logs, dirs_exist_ok=True)
     text = json.dumps(report, indent=2, ensure_ascii=False)
     print(text)
     if args.out:
