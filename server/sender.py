@@ -77,9 +77,15 @@ class SenderGone(Exception):
 
 
 def enabled() -> bool:
-    """``PLANSTREAM_SENDER``: ``process`` (default) or ``off`` (every download in the loop:
-    kept to measure against, and for hosts that cannot pass descriptors)."""
-    kind = os.environ.get("PLANSTREAM_SENDER", "process")
+    """``PLANSTREAM_SENDER``: ``off`` (default: every download in the loop) or ``process``.
+
+    Off by default because it lost where it was meant to win: in both full
+    side-by-side runs of ``bench/scale.py --clients 10000`` a fast client
+    beside 10,000 held downloads got less with it (0.34x and 0.05x of
+    ``FileResponse``) than without (0.71x and 0.45x), although it won with
+    no load (1.05x vs 0.96x) and in some runs of the hold phase alone
+    (0.7-1.0x). Kept, tested, as an option to measure on other hosts."""
+    kind = os.environ.get("PLANSTREAM_SENDER", "off")
     if kind not in ("process", "off"):
         raise ValueError(f"PLANSTREAM_SENDER must be process or off, not {kind!r}")
     return kind == "process" and hasattr(socket, "send_fds") and hasattr(os, "sendfile")

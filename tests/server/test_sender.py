@@ -27,6 +27,12 @@ from .test_failures import _wait_for
 from .test_sendbuf import _outcome_fields
 
 
+@pytest.fixture(autouse=True)
+def _sender_on(monkeypatch):
+    """The sender is opt-in (``PLANSTREAM_SENDER=process``); these tests are about it."""
+    monkeypatch.setenv("PLANSTREAM_SENDER", "process")
+
+
 async def _sender_ready(app) -> None:
     sender = app[SENDER]
     assert sender is not None
@@ -210,6 +216,8 @@ async def test_the_sender_exits_with_the_app(aiohttp_client, app_factory):
 
 
 def test_the_sender_setting(monkeypatch, app_factory):
+    monkeypatch.delenv("PLANSTREAM_SENDER")
+    assert app_factory()[SENDER] is None  # off unless asked for
     monkeypatch.setenv("PLANSTREAM_SENDER", "off")
     assert app_factory()[SENDER] is None
     monkeypatch.setenv("PLANSTREAM_SENDER", "process")
