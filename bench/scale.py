@@ -205,14 +205,45 @@ def fast_download(base: str, path: str) -> float:
     return n / (time.perf_counter() - t)
 
 
-def fast_pair(ps: str, ps_path: str, fr: str, fr_path: str, rounds: int) -> dict[str, float]:
-    a, b = [], []
+def _server_of(base: str) -> psutil.Process:
+    """The process listening on ``base``'s port (planstream or the FileResponse server)."""
+    port = base.rsplit(":", 1)[1].strip("/")
+    for p in psutil.process_iter(["cmdline"]):
+        argv = p.info["cmdline"] or []
+        if port in argv or any(a.endswith(f":{port}") or a == f"--port={port}" for a in argv):
+            return p
+    raise RuntimeError(f"no process listens on {base}")
+
+
+def fast_pair(ps: str, ps_path: str, fr: str, fr_path: str, rounds: int) -> dict[str, Any]:
+    """Alternating fast downloads from planstream and FileResponse; medians and every round.
+
+    Each round also records its server's CPU use (user + system over the
+    round's wall time), so a slow round can be told apart: a busy server, or
+    one waiting on something.
+    """
+    a: list[float] = []
+    b: list[float] = []
+    cpu: dict[str, list[float]] = {ps: [], fr: []}
+    procs = {ps: _server_of(ps), fr: _server_of(fr)}
     for k in range(rounds):
         order = [(a, ps, ps_path), (b, fr, fr_path)]
         for out, base, path in order if k % 2 == 0 else order[::-1]:
+            c0, w0 = sum(procs[base].cpu_times()[:2]), time.perf_counter()
             out.append(fast_download(base, path))
+            c1, w1 = sum(procs[base].cpu_times()[:2]), time.perf_counter()
+            cpu[base].append(round((c1 - c0) / (w1 - w0) * 100))
     pa, fb = statistics.median(a), statistics.median(b)
-    return {"planstream_MBps": pa / 1e6, "fileresponse_MBps": fb / 1e6, "ratio": pa / fb}
+    return {
+        "planstream_MBps": pa / 1e6,
+        "fileresponse_MBps": fb / 1e6,
+        "ratio": pa / fb,
+        # every round, so an outlier the median hides is still seen
+        "planstream_rounds_MBps": [round(x / 1e6, 1) for x in a],
+        "fileresponse_rounds_MBps": [round(x / 1e6, 1) for x in b],
+        "planstream_rounds_cpu_pct": cpu[ps],
+        "fileresponse_rounds_cpu_pct": cpu[fr],
+    }
 
 
 # -- phases --------------------------------------------------------------------------
@@ -239,6 +270,26 @@ def _children_rss(srv: Proc) -> int:
     return sum(p.memory_info().rss for p in psutil.Process(srv.proc.pid).children(recursive=True))
 
 
+def _settle(base: str, limit: float = 120.0) -> float:
+    """Seconds until /healthz answers within 20 ms three times running, once all are held.
+
+    Starting 10,000 downloads and filling their sockets is work (on loopback
+    the kernel delivers every byte in the sender's syscall): for 20-25 s
+    after the last client received its first bytes the loop was busy and
+    /healthz took 1-5 s. The fast rounds measure the held state after that;
+    how long it takes is reported.
+    """
+    t0 = time.monotonic()
+    good = 0
+    while good < 3 and time.monotonic() - t0 < limit:
+        t = time.perf_counter()
+        with urllib.request.urlopen(base + "/healthz", timeout=limit) as r:
+            r.read()
+        good = good + 1 if time.perf_counter() - t < 0.02 else 0
+        time.sleep(0.5)
+    return round(time.monotonic() - t0, 1)
+
+
 def hold_phase(args: argparse.Namespace, srv: Proc, base: str, port: int, fr: str) -> dict:
     ref = path_of(post(base, compare.REFERENCE_PLAN)["download_url"])
     clients = []
@@ -262,7 +313,7 @@ def hold_phase(args: argparse.Namespace, srv: Proc, base: str, port: int, fr: st
             done = total["receiving"] + total["rejected"] + total["errors"] + total["lost"]
             if done >= args.clients:
                 break
-        time.sleep(3)
+        settle = _settle(base)
         samples = []
         for _ in range(3):
             rss = psutil.Process(srv.proc.pid).memory_info().rss  # type: ignore[union-attr]
@@ -294,6 +345,7 @@ def hold_phase(args: argparse.Namespace, srv: Proc, base: str, port: int, fr: st
             "rss_plus_kernel_MiB": (peak_rss + peak_kernel) / 2**20,
             "rss_plus_workers_plus_kernel_MiB": (peak_rss + workers + peak_kernel) / 2**20,
             "slots": m.get("planstream_slots"),
+            "settle_s": settle,
             "fast_under_load": loaded,
         }
     finally:

@@ -42,9 +42,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import fcntl
 import itertools
 import os
 import socket
+import termios
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Generator, Iterable, Iterator
 from dataclasses import dataclass
@@ -58,6 +60,7 @@ from .admission import FAST_SNDBUF
 from .express import Express
 from .handles import FilePool, Handle
 from .outcomes import Outcome
+from .pacer import PACE_MIN, Pacer, PaceStalled
 from .replay import Runs, Span, check_file
 from .sendbuf import SendBuffer
 from .sender import Sender, SenderGone
@@ -72,6 +75,13 @@ COALESCE_BELOW = 16 * 1024  # pieces smaller than this are gathered into one wri
 RATE_SAMPLE = 0.25  # seconds over which the client's drain rate is measured for its buffer
 RATE_EARLY_BYTES = 512 * 1024  # ...or this many bytes, whichever comes first...
 RATE_EARLY_MIN = 0.0002  # ...but not over less than this (a rate needs a duration)
+# A grown client is judged for shrinking over a longer window. Over 0.25 s a
+# fast client behind a busy machine was judged slow: the window began at a
+# send, the next send came after a wait for the socket (the loop or the client
+# descheduled), and the bytes it drained meanwhile had been counted in the
+# window before. Beside 10,000 held downloads one 177 MB download lost and
+# regained its buffer 4 times and took 21-28 s instead of 0.2-0.4 s.
+SHRINK_SAMPLE = 2.0
 TURN_BUDGET = 0.006  # seconds all running fast downloads together may keep a loop turn...
 SHARE_MAX = 0.006  # ...each at most this (one fast client beside 10,000 slow: 0.5 ms 0.40x)
 SHARE_MIN = 0.00005  # ...and at least this: one syscall and its bookkeeping
@@ -164,6 +174,8 @@ class BodyWriter:
         self._lane_share = SHARE_MAX  # this download's share of a turn, in the lane
         self._progress = 0.0  # when a byte last moved (the lane's watchdog reads it)
         self._watch: asyncio.TimerHandle | None = None
+        self._acked_seen, self._acked_time = 0, 0.0  # the watchdog's last look at the kernel
+        self._pace: float | None = None  # seconds between tries once judged slow, else None
         transport = request.transport
         self._sendfile = (
             limits.use_sendfile
@@ -462,24 +474,56 @@ class BodyWriter:
             if self._express is None:
                 return False
             self._lane_share = self._share()
-            self._progress = time.monotonic()
+            self._progress = self._acked_time = time.monotonic()
+            self._acked_seen = self._acked() or 0
             self._watch = asyncio.get_running_loop().call_later(
-                self.limits.stall_timeout, self._watchdog
+                min(self.limits.stall_timeout, SHRINK_SAMPLE), self._watchdog
             )
         return True
 
     def _watchdog(self) -> None:
-        """Fail the lane's wait once no byte has moved for ``stall_timeout``."""
+        """Fail the lane's wait once the client has read nothing for ``stall_timeout``;
+        and judge a grown buffer by what the client reads while the lane waits.
+
+        Sends alone cannot tell: with 4 MiB in the kernel, a client that slows
+        to 32 KiB/s lets the socket take more only after 40 s, so it was failed
+        as stalled while reading, still holding the large buffer. The kernel's
+        unsent-and-unacknowledged count tells what the client took meanwhile.
+        """
         if self._express is None:
             return
         now, stall = time.monotonic(), self.limits.stall_timeout
+        acked = self._acked()
+        if acked is not None:
+            if acked > self._acked_seen:
+                self._progress = max(self._progress, now)  # the client read: not stalled
+            window = now - self._acked_time
+            if window >= SHRINK_SAMPLE:
+                buffer = self.buffer
+                if buffer is not None and buffer.granted:
+                    buffer.observe((acked - self._acked_seen) / window)
+                self._acked_seen, self._acked_time = acked, now
         if now - self._progress >= stall:
             self._express.fail(
                 DownloadError(Outcome.STALLED, f"write made no progress for {stall:g} s")
             )
             return
         loop = asyncio.get_running_loop()
-        self._watch = loop.call_at(loop.time() + self._progress + stall - now, self._watchdog)
+        wake = min(self._progress + stall - now, SHRINK_SAMPLE)
+        self._watch = loop.call_at(loop.time() + wake, self._watchdog)
+
+    def _acked(self) -> int | None:
+        """Bytes the client has acknowledged on this connection's socket, if the kernel says.
+
+        ``sent`` counts what the kernel took; ``SIOCOUTQ`` what it still holds
+        (unsent or unacknowledged): the difference reached the client.
+        """
+        assert self._express is not None
+        try:
+            buf = fcntl.ioctl(self._express.sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+        except OSError:
+            return None
+        return self.sent - int.from_bytes(buf, "little", signed=True)
 
     def _close_lane(self) -> None:
         if self._watch is not None:
@@ -588,6 +632,14 @@ class BodyWriter:
                 # rate, a fast client's first file went out 16 KiB a call,
                 # 1.5 ms of its 28 ms download, before its buffer was granted.
                 n = self._sendfile_now(f, offset, min(self._step(SENDFILE_MAX), remaining))
+                if n is None and self._pace is not None:  # full, and a slow client
+                    left = await self._paced(transport, piece.path, f.fileno(), offset, remaining)
+                    offset, remaining = offset + remaining - left, left
+                    granted = self.buffer is not None and self.buffer.granted
+                    if remaining and granted and self._lane_open(piece):
+                        await self._express_range(piece, f.fileno(), offset, remaining)
+                        return
+                    continue
                 if n is None:  # the socket is full: wait for it in the loop
                     # In the loop, each time the socket can take more, one
                     # syscall sends what it takes, until ``count``: for a fast
@@ -618,6 +670,39 @@ class BodyWriter:
                     await self._express_range(piece, f.fileno(), offset, remaining)
                     return
                 await self._share_loop()
+
+    async def _paced(self, transport: Any, path: str, fileno: int, offset: int, count: int) -> int:
+        """Send through the paced lane (``server.pacer``) until done, granted or failed.
+
+        Returns the bytes left (0 unless granted the large buffer meanwhile).
+        """
+        assert self._pace is not None and self.buffer is not None
+
+        def sent(n: int) -> bool:
+            self._count(n)  # may grant the large buffer (then _pace is None), or raise
+            return self._pace is not None
+
+        try:
+            left, interval = await Pacer.of(asyncio.get_running_loop()).send(
+                transport,
+                fileno,
+                offset,
+                count,
+                interval=self._pace,
+                half=self.buffer.base,
+                stall=self.limits.stall_timeout,
+                since=max(self._progress, self._started),
+                on_sent=sent,
+            )
+        except PaceStalled:
+            raise DownloadError(
+                Outcome.STALLED, f"sendfile made no progress for {self.limits.stall_timeout:g} s"
+            ) from None
+        except EOFError as exc:
+            raise SourceChanged(path, str(exc)) from None
+        if self._pace is not None:
+            self._pace = interval
+        return left
 
     def _sendfile_now(self, f: BinaryIO, offset: int, count: int) -> int | None:
         """One ``sendfile`` straight to the socket, or None when it would have to wait.
@@ -714,10 +799,16 @@ class BodyWriter:
         # small kernel buffer and a client's receive buffer can hold: only a
         # client that reads it fast can have taken that much.
         if self.buffer is not None and (
-            window >= RATE_SAMPLE or (moved >= RATE_EARLY_BYTES and window > RATE_EARLY_MIN)
+            window >= SHRINK_SAMPLE
+            if self.buffer.granted
+            else window >= RATE_SAMPLE or (moved >= RATE_EARLY_BYTES and window > RATE_EARLY_MIN)
         ):
             self.buffer.observe(moved / window)
             self._window_time, self._window_sent = now, self.sent
+            if self.buffer.granted:
+                self._pace = None
+            elif self._pace is None:
+                self._pace = PACE_MIN
         elapsed = now - self._mark_time
         if elapsed >= self.limits.rate_window:
             rate = (self.sent - self._mark_sent) / elapsed

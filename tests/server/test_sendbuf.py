@@ -92,3 +92,83 @@ async def test_a_steady_fast_reader_grows_on_every_download(aiohttp_client, app_
 
 async def _count(caplog, n: int) -> bool:
     return len(_outcome_fields(caplog)) >= n
+
+
+def test_a_send_after_a_wait_is_not_the_clients_rate(monkeypatch):
+    """A grown buffer is judged over ``SHRINK_SAMPLE``, not over the window that grows it.
+
+    Beside 10,000 held downloads the first send after a wait for the socket
+    was often a local header of a few dozen bytes; judged over 0.25 s that
+    read as a few hundred bytes/s, and one 177 MB download lost and regained
+    its buffer 4 times (21-28 s instead of 0.2-0.4 s). Here the sends are
+    played on a clock: 4 MiB every 0.3 s with one 60-byte send in between.
+    """
+    from types import SimpleNamespace
+
+    from server import writer as writer_mod
+    from server.admission import BytePool, CostModel
+    from server.sendbuf import SendBuffer
+
+    clock = [1000.0]
+    monkeypatch.setattr(writer_mod.time, "monotonic", lambda: clock[0])
+    pool = BytePool(64 << 20)
+    buffer = SendBuffer(None, pool, CostModel())
+    body = writer_mod.BodyWriter(
+        SimpleNamespace(transport=None),
+        None,
+        writer_mod.WriterLimits(),
+        buffer,  # type: ignore[arg-type]
+    )
+
+    def send(at: float, n: int) -> None:
+        clock[0] = 1000.0 + at
+        body._count(n)
+
+    send(0.01, 1 << 20)  # more than the small buffers hold, in 10 ms: grow
+    assert buffer.granted and buffer.grows == 1
+    t = 0.01
+    for k in range(10):
+        t += 0.3
+        send(t, 60 if k == 3 else 4 << 20)  # the header after a wait
+    assert buffer.granted and buffer.grows == 1, "a fast client lost its buffer"
+    for _ in range(int(3 * writer_mod.SHRINK_SAMPLE / 0.5)):  # then 8 KiB/s
+        t += 0.5
+        send(t, 4096)
+    assert not buffer.granted and pool.used == 0 and pool.grants == 0
+
+
+async def test_a_grown_reader_that_slows_down_gives_the_buffer_back(
+    aiohttp_client, app_factory, caplog
+):
+    """A reader fast at first, then at 32 KiB/s for longer than ``SHRINK_SAMPLE``, is shrunk."""
+    from server.writer import SHRINK_SAMPLE
+
+    app = app_factory(stall_timeout=10.0)  # a loopback receiver opens its window 64 KiB at a time
+    client = await aiohttp_client(app)
+    meta = await _create_mid(client)
+    reader, writer, _ = await _raw_get(client, meta["download_url"], rcvbuf=1 << 20)
+    got = 0
+    while got < 8 << 20:  # fast: the buffer is granted
+        data = await asyncio.wait_for(reader.read(1 << 20), 10)
+        assert data
+        got += len(data)
+    pool = app[STATE].fast_pool
+    assert pool.grants == 1
+    await _read_slowly(reader, rate=32 * 1024, seconds=2 * SHRINK_SAMPLE + 1)
+    assert pool.grants == 0 and pool.used == 0
+    assert not _outcome_fields(caplog), _outcome_fields(caplog)  # still downloading
+    (size,) = _server_sndbufs(client, writer.get_extra_info("sockname"))
+    assert size < 2 * FAST_SNDBUF, size
+    writer.transport.abort()
+    await asyncio.sleep(0.2)
+
+
+async def _create_mid(client) -> dict:
+    """A plan of about 150 MB (``test_scale.MID``): long enough to pause and slow down in."""
+    from .test_scale import MID
+
+    resp = await client.post("/api/plans", json=MID)
+    assert resp.status == 201, await resp.text()
+    meta = await resp.json()
+    assert meta["size"] > 64 << 20, meta["size"]
+    return meta
