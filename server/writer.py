@@ -26,6 +26,9 @@ Strategy:
   takes the express lane (``server.express``): bytes and files go straight
   to its socket with single non-blocking syscalls, and a full socket is one
   writable wait, not a ``loop.sendfile`` set-up per file.
+- A download whose first rate window says it is slow waits for its full
+  socket in the paced lane (``server.pacer``): tried from a shared timer
+  callback, not woken through epoll for every few KiB its client takes.
 - ``ObjectSlice`` pieces (materials in object storage) are read through the
   ``objects`` reader (``server.objects``) chunk by chunk, each chunk written
   and drained like any buffer before the next is read.
