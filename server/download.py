@@ -278,14 +278,20 @@ async def _stream(
     except BaseException as exc:
         _settle(buffer, writer, record)
         outcome, trace = classify(exc, _client_gone(request), state.draining)
+        if outcome is Outcome.ABORTED and writer.delivered(len(window)):
+            outcome = Outcome.COMPLETED  # the client closed after its last byte
+        writer.close()
         if isinstance(exc.__cause__, SourceChanged) and state.library_watch is not None:
             state.library_watch.suspect()  # re-index now, so the next request gets the new file
         abort(request, response)
         reason = exc.reason if isinstance(exc, DownloadError) else type(exc).__name__
+        if outcome is Outcome.COMPLETED:
+            reason = ""
         record.finish(outcome, writer.sent, reason=reason, trace=trace)
         if isinstance(exc, asyncio.CancelledError):
             raise
         return
+    writer.close()
     _settle(buffer, writer, record)
     record.finish(Outcome.COMPLETED, writer.sent)
 

@@ -152,6 +152,10 @@ class Express:
             self.loop.remove_writer(self.sock.fileno())
             self._registered = False
 
+    def park(self) -> None:
+        """Drop the registration, keep the duplicate (its queue can still be read)."""
+        self._unregister()
+
     def close(self) -> None:
         """Drop the registration and the duplicate (the socket itself is the transport's)."""
         self._unregister()

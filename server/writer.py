@@ -135,6 +135,17 @@ class DownloadError(Exception):
         self.reason = reason
 
 
+def _bytes_acked(sock: socket.socket) -> int | None:
+    """``tcpi_bytes_acked`` of ``TCP_INFO`` (Linux 4.1+): bytes the peer acknowledged."""
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 192)
+    except OSError:
+        return None
+    if len(info) < 128:
+        return None
+    return int.from_bytes(info[120:128], "little")
+
+
 @dataclass(slots=True)
 class WriterLimits:
     chunk_size: int = 64 * 1024
@@ -178,6 +189,8 @@ class BodyWriter:
         self._progress = 0.0  # when a byte last moved (the lane's watchdog reads it)
         self._watch: asyncio.TimerHandle | None = None
         self._acked_seen, self._acked_time = 0, 0.0  # the watchdog's last look at the kernel
+        self._parked: Express | None = None  # the lane's duplicate, kept for ``delivered``
+        self._handed: int | None = None  # bytes on the connection before this body (see there)
         self._pace: float | None = None  # seconds between tries once judged slow, else None
         transport = request.transport
         self._sendfile = (
@@ -202,7 +215,7 @@ class BodyWriter:
         except SourceChanged as exc:
             raise DownloadError(Outcome.FAILED, f"source changed: {exc}") from exc
         finally:
-            self._close_lane()
+            self._close_lane(keep=True)
         if self.sent != expected:
             raise DownloadError(Outcome.FAILED, f"sent {self.sent} bytes, declared {expected}")
 
@@ -258,7 +271,7 @@ class BodyWriter:
         except SourceChanged as exc:
             raise DownloadError(Outcome.FAILED, f"source changed: {exc}") from exc
         finally:
-            self._close_lane()
+            self._close_lane(keep=True)
         if self.sent != end - start:
             raise DownloadError(Outcome.FAILED, f"sent {self.sent} bytes, declared {end - start}")
 
@@ -476,6 +489,13 @@ class BodyWriter:
             self._express = Express.of(transport)
             if self._express is None:
                 return False
+            if self._handed is None:
+                # What the connection carried before this body's next byte
+                # (headers, earlier responses): acknowledged plus still queued.
+                # The body's own acknowledged bytes are sent less queued (``_acked``).
+                conn, body = _bytes_acked(self._express.sock), self._acked()
+                if conn is not None and body is not None:
+                    self._handed = conn - body
             self._lane_share = self._share()
             self._progress = self._acked_time = time.monotonic()
             self._acked_seen = self._acked() or 0
@@ -528,13 +548,43 @@ class BodyWriter:
             return None
         return self.sent - int.from_bytes(buf, "little", signed=True)
 
-    def _close_lane(self) -> None:
+    def _close_lane(self, *, keep: bool = False) -> None:
+        """Stop the lane; with ``keep``, hold its duplicate until ``close`` (see ``delivered``)."""
         if self._watch is not None:
             self._watch.cancel()
             self._watch = None
         if self._express is not None:
-            self._express.close()
+            if keep:
+                self._express.park()
+                self._parked = self._express
+            else:
+                self._express.close()
             self._express = None
+
+    def delivered(self, expected: int) -> bool:
+        """Whether every byte was sent and the client acknowledged them all.
+
+        A fast client reads the last byte and closes while the loop is still
+        finishing the handler; the handler is then cancelled, though nothing
+        was lost. Bytes still in the kernel's queue are not delivered, and
+        only the queue tells: asyncio has closed the transport's descriptor
+        by then, so it is read through the lane's duplicate, kept open until
+        ``close`` for this (a download that never took the lane has none;
+        it is the fast ones that finish inside a loop turn).
+        """
+        parked = self._parked
+        if parked is None or self._handed is None or self.sent != expected:
+            return False
+        # Not SIOCOUTQ: a reset empties the queue, delivered or not. The
+        # count of bytes the client acknowledged outlives it.
+        acked = _bytes_acked(parked.sock)
+        return acked is not None and acked == self._handed + self.sent
+
+    def close(self) -> None:
+        """Release what the download still held (the lane's kept duplicate)."""
+        if self._parked is not None:
+            self._parked.close()
+            self._parked = None
 
     async def _express_put(self, piece: Piece) -> None:
         if isinstance(piece, FileSlice):

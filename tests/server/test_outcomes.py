@@ -129,3 +129,50 @@ async def test_bad_bodies_are_400(aiohttp_client, app_factory, caplog, ctype, bo
 async def test_plan_request_still_valid(aiohttp_client, app_factory):
     client = await aiohttp_client(app_factory())
     assert (await client.post("/api/plans", json=PLAN)).status == 201
+
+
+@pytest.mark.parametrize("reads_all", [True, False], ids=["read-all", "left-16-MiB"])
+async def test_a_client_that_closes_after_its_last_byte_is_completed(
+    aiohttp_client, app_factory, caplog, monkeypatch, reads_all
+):
+    """Closed before the handler finished, but with every byte acknowledged: completed.
+
+    Beside many downloads the loop finishes a handler tens of ms after its
+    last send, and a fast client has read the last byte and closed by then;
+    it was logged ``aborted``. ``write_eof`` is slowed here to open that
+    window every time. "Acknowledged" is the client's TCP: bytes in its
+    receive buffer count, as for any server that logs what the kernel took.
+    A client that leaves 16 MiB unread (more than both sockets' buffers) is
+    still aborted: those bytes sat in the server's queue, not delivered.
+    """
+    from aiohttp import web
+
+    from .test_sendbuf import _create_mid
+
+    slow_eof = web.StreamResponse.write_eof
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        await asyncio.sleep(0.3)
+        await slow_eof(self, data)
+
+    monkeypatch.setattr(web.StreamResponse, "write_eof", write_eof)
+    caplog.set_level(logging.INFO)
+    client = await aiohttp_client(app_factory())
+    meta = await (_create(client) if reads_all else _create_mid(client))
+    reader, writer, _ = await _raw_get(client, meta["download_url"], rcvbuf=1 << 20)
+    want = meta["size"] - (0 if reads_all else 16 << 20)
+    got = 0
+    while got < want:
+        chunk = await asyncio.wait_for(reader.read(min(1 << 20, want - got)), 10)
+        assert chunk
+        got += len(chunk)
+    if reads_all:
+        await asyncio.sleep(0.05)  # the client's ACKs are out; the handler still sleeps
+    _reset(writer)
+    await _wait_for(lambda: _sum_is(client, 1), 3.0)
+    counts = await _outcomes(client)
+    assert counts["completed" if reads_all else "aborted"] == 1, counts
+    (line,) = [r for r in caplog.records if getattr(r, "fields", {}).get("event") == "download"]
+    assert line.fields["grown"] >= 1, line.fields  # a fast client: it took the lane
+    assert ("reason" in line.fields) is not reads_all, line.fields
+    assert _tracebacks(caplog) == []
