@@ -60,7 +60,7 @@ from aiohttp import web
 from generators.archive import FileSlice, ObjectSlice, Piece, SourceChanged, read_slice
 
 from .admission import FAST_SNDBUF
-from .express import Express
+from .express import TURN_BUDGET, Express, Turn
 from .handles import FilePool, Handle
 from .outcomes import Outcome
 from .pacer import PACE_MIN, Pacer, PaceStalled
@@ -85,10 +85,10 @@ RATE_EARLY_MIN = 0.0002  # ...but not over less than this (a rate needs a durati
 # window before. Beside 10,000 held downloads one 177 MB download lost and
 # regained its buffer 4 times and took 21-28 s instead of 0.2-0.4 s.
 SHRINK_SAMPLE = 2.0
-TURN_BUDGET = 0.006  # seconds all running fast downloads together may keep a loop turn...
-SHARE_MAX = 0.006  # ...each at most this (one fast client beside 10,000 slow: 0.5 ms 0.40x)
+# Seconds one fast download may keep a loop turn (the turn's lane budget is
+# server.express.TURN_BUDGET); one fast client beside 10,000 slow at 0.5 ms: 0.40x.
+SHARE_MAX = 0.006
 SHARE_MIN = 0.00005  # ...and at least this: one syscall and its bookkeeping
-COPY_RATE = 4_000_000_000  # bytes/s sendfile copies on loopback (3.5-6 GB/s measured)...
 MSG_MORE = getattr(socket, "MSG_MORE", 0)  # Linux; elsewhere headers go out on their own
 STEP_MIN = 256 * 1024  # ...so a call is the share's worth, but never smaller than this
 
@@ -385,12 +385,14 @@ class BodyWriter:
 
     def _lane_sendfile(self, span: FileSlice, fileno: int) -> Generator[None, Any, None]:
         assert self._express is not None
-        sendfile = self._express.sendfile
+        sendfile, turn = self._express.sendfile, self._express.turn
         offset, count = span.offset, span.length
-        step = max(STEP_MIN, min(SENDFILE_MAX, int(self._lane_share * COPY_RATE)))
+        step = max(STEP_MIN, min(SENDFILE_MAX, int(self._lane_share * turn.rate)))
         while count:
+            began = time.monotonic()
             n = sendfile(fileno, offset, min(step, count))
             if n is not None:
+                turn.copied(n, time.monotonic() - began)
                 if n == 0:
                     raise SourceChanged(span.path, f"file ended early at byte {offset}")
                 offset += n
@@ -628,13 +630,15 @@ class BodyWriter:
     async def _express_range(self, piece: FileSlice, fileno: int, offset: int, count: int) -> None:
         """``count`` bytes of the open file from ``offset``, straight to the socket."""
         assert self._express is not None
-        sendfile = self._express.sendfile
-        step = max(STEP_MIN, min(SENDFILE_MAX, int(self._lane_share * COPY_RATE)))
+        sendfile, turn = self._express.sendfile, self._express.turn
+        step = max(STEP_MIN, min(SENDFILE_MAX, int(self._lane_share * turn.rate)))
         while count:
+            began = time.monotonic()
             n = sendfile(fileno, offset, min(step, count))
             if n is None:
                 await self._express_wait()
                 continue
+            turn.copied(n, time.monotonic() - began)
             if n == 0:
                 raise SourceChanged(piece.path, f"file ended early at byte {offset}")
             offset += n
@@ -649,7 +653,15 @@ class BodyWriter:
         assert self._express is not None
         # No timer per wait (asyncio.timeout was a tenth of the lane's time):
         # the lane's watchdog fails the wait once nothing moved for stall_timeout.
+        turn = self._express.turn
+        turn.charge(time.monotonic() - self._shared)
         await self._express.wait()
+        if turn.over():
+            # Woken by a socket that took more, but this turn's lane time is
+            # spent (the check in Express is a turn early for a task): first
+            # in the next turn instead, in the order put off.
+            turn.deferred += 1
+            await asyncio.sleep(0)
         self._shared = time.monotonic()
         self._lane_share = self._share()  # once a turn: the fast downloads change rarely
         transport = self.request.transport
@@ -816,7 +828,8 @@ class BodyWriter:
         copying 2 MiB (0.6 ms) in one turn would be 18 ms of lag however
         small their shares, so a call is the share's worth of copying.
         """
-        return max(STEP_MIN, min(cap, int(self._share() * COPY_RATE)))
+        rate = Turn.of(asyncio.get_running_loop()).rate
+        return max(STEP_MIN, min(cap, int(self._share() * rate)))
 
     def _sendfile_size(self, cap: int = SENDFILE_MAX) -> int:
         """Bytes for the next sendfile call: what the client reads in stall_timeout / 4."""
