@@ -24,8 +24,9 @@ What it measures, and why (issue 10):
   time, 10 by default). The mix's clients run at ``--client-nice`` (10): on
   this two-core host they stand in for clients on other machines. Reported:
   the server's own loop-lag and GC-pause maxima from ``/metrics`` (wall and
-  less run-queue wait) and a ``/healthz`` asked every 10 ms by a probe
-  process of its own, at the server's priority.
+  less what the host took), how many of the mix's 10 ms ticks were late by
+  over 10 and 20 ms, the host's steal time, and a ``/healthz`` asked every
+  10 ms by a probe process of its own, at the server's priority.
 - ``ttfb``: time to the first body byte of the last 200 KB of a
   never-downloaded 52-week plan.
 
@@ -493,6 +494,16 @@ def lag_phase(base: str, args: argparse.Namespace) -> dict[str, Any]:
     gown = m.get("planstream_gc_own_pause_max_seconds")
     out["gc_own_pause_max_ms"] = gown * 1e3 if gown is not None else None
     out["lag_max_before_mix_ms"] = before.get("planstream_event_loop_lag_max_seconds", 0) * 1e3
+    # A maximum is one event (on this VM often the host's); how many 10 ms
+    # ticks of the mix were late by more than 10 and 20 ms says more.
+    for kind in ("", "own_"):
+        name = f"planstream_event_loop_{kind}lag_seconds"
+        count = m.get(f"{name}_count", 0) - before.get(f"{name}_count", 0)
+        for bound in ("0.01", "0.02"):
+            key = f'{name}_bucket{{le="{bound}"}}'
+            within = m.get(key, 0) - before.get(key, 0)
+            out[f"{kind}ticks_over_{int(float(bound) * 1e3)}ms"] = int(count - within)
+        out[f"{kind}ticks"] = int(count)
     return out
 
 
