@@ -300,6 +300,7 @@ def hold_phase(args: argparse.Namespace, srv: Proc, base: str, port: int, fr: st
     for first in range(0, args.clients, PER_PROCESS):
         count = min(PER_PROCESS, args.clients - first)
         argv = [PY, __file__, "--as-client", str(port), ref, str(count), str(first)]
+        argv += ["--client-nice", str(args.client_nice)]
         clients.append(subprocess.Popen(argv, stdout=subprocess.PIPE, text=True))
     state: dict[int, dict[str, int]] = {}
     deadline = time.monotonic() + args.hold_timeout
@@ -537,7 +538,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--as-client", nargs=4, help=argparse.SUPPRESS)
     p.add_argument("--fast-together", type=int, default=10, help="lag mix: fast downloads at once")
     p.add_argument(
-        "--client-nice", type=int, default=10, help="lag mix: the clients' nice (0: the server's)"
+        "--client-nice",
+        type=int,
+        default=10,
+        help="the load's clients' nice (held and mix clients; 0: the servers')",
     )
     p.add_argument("--as-probe", help=argparse.SUPPRESS)
     p.add_argument("--as-mix", nargs=4, help=argparse.SUPPRESS)
@@ -552,6 +556,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.as_client:
         port, path, count, first = args.as_client
         compare_nofile()
+        if args.client_nice:
+            os.nice(args.client_nice)
         asyncio.run(_client_main(int(port), path, int(count), int(first), args.rate))
         return 0
     compare_nofile()
