@@ -31,7 +31,9 @@ from typing import Any
 
 PACE_MIN = 0.02  # seconds between tries of a socket its client empties
 PACE_MAX = 1.0  # ...and of one its client leaves full (stalled)
-TICK_JOBS = 200  # sockets tried in one callback at most (about 1 ms)
+# Sockets tried in one callback at most (about 0.3 ms): the express lane refills a
+# fast client's socket between callbacks (beside 10,000 held: 200 gave it 0.88x, 64 0.92x).
+TICK_JOBS = 64
 TRY_MAX = 256 * 1024  # bytes asked of one try: more than a small buffer takes
 
 
