@@ -41,6 +41,7 @@ from generators.request import PlanRequest
 from .admission import QueueFull
 from .decide import decide
 from .errors import Busy, LinkNotFound
+from .express import Turn
 from .handles import FILE_POOL
 from .http_headers import ByteRange, content_disposition, http_date
 from .outcomes import Outcome
@@ -84,6 +85,7 @@ def base_headers(archive: PlanArchive, now: float) -> dict[str, str]:
 
 async def download(request: web.Request) -> web.StreamResponse:
     arrived = time.monotonic()  # time to first byte counts the link and layout too
+    await Turn.of(asyncio.get_running_loop()).start()  # a burst of arrivals spreads over turns
     state = request.app[STATE]
     plan_req, _expires = open_link(state, request.match_info["token"])
     archive = await state.archive_for_request(plan_req)

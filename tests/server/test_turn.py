@@ -18,7 +18,7 @@ from collections.abc import Generator
 
 import pytest
 
-from server.express import RATE_CALL_MIN, Express, Turn
+from server.express import RATE_CALL_MIN, STARTS_PER_TURN, Express, Turn
 
 STEP = 0.002  # seconds each step holds the loop (a sendfile's worth)
 ROUNDS = 20
@@ -143,3 +143,36 @@ def test_the_copy_rate_follows_the_calls_measured():
         assert turn.rate == before
     finally:
         turn.loop.close()
+
+
+async def test_a_burst_of_new_downloads_starts_a_few_a_turn_in_arrival_order():
+    """30 arrivals at once: at most STARTS_PER_TURN set up in any one turn, first come first."""
+    loop = asyncio.get_running_loop()
+    turn = Turn(loop)
+    order: list[tuple[int, int]] = []
+
+    async def arrive(i: int) -> None:
+        await turn.start()
+        order.append((turn.serial, i))
+
+    await asyncio.wait_for(asyncio.gather(*(arrive(i) for i in range(30))), 5)
+    per_turn = Counter(serial for serial, _ in order)
+    assert max(per_turn.values()) == STARTS_PER_TURN
+    assert len(per_turn) == -(-30 // STARTS_PER_TURN)
+    assert [i for _, i in order] == list(range(30))
+
+
+async def test_busy_lanes_never_keep_a_new_download_from_starting():
+    """A turn whose lane time is spent still lets new downloads start."""
+    loop = asyncio.get_running_loop()
+    turn = Turn(loop, 0.0)  # the lane budget is always spent
+    seen: list[tuple[bool, int]] = []
+
+    async def arrive() -> None:
+        turn.charge(1.0)
+        await turn.start()
+        seen.append((turn.over(), turn.serial))
+
+    serial = turn.serial
+    await asyncio.wait_for(arrive(), 1)
+    assert seen == [(True, serial)]  # started in the very turn whose lane time was spent
