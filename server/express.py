@@ -67,6 +67,7 @@ class Turn:
 
     __slots__ = (
         "_armed",
+        "_gates",
         "_line",
         "budget",
         "deferred",
@@ -87,6 +88,7 @@ class Turn:
         self.starts = 0  # downloads started in this turn
         self._armed = False
         self._line: collections.deque[Express] = collections.deque()
+        self._gates: collections.deque[asyncio.Future[None]] = collections.deque()
 
     @classmethod
     def of(cls, loop: asyncio.AbstractEventLoop) -> Turn:
@@ -105,12 +107,22 @@ class Turn:
         self._arm()
 
     async def start(self) -> None:
-        """A new download's turn to set up: this one, or the first with room (in order)."""
-        while self.starts >= STARTS_PER_TURN:
-            self.deferred += 1
-            await asyncio.sleep(0)  # queued now, so first in the next turn, in arrival order
-        self.starts += 1
+        """A new download's turn to set up: this one, or the first with room (in order).
+
+        Waiters sleep on a future each (one per request aiohttp already
+        holds, so bounded by the connection cap) and ``_next`` wakes a
+        turn's worth: a waiter that re-checked every turn would cost a task
+        step per waiter per turn.
+        """
+        if self.starts < STARTS_PER_TURN and not self._gates:
+            self.starts += 1
+            self._arm()
+            return
+        self.deferred += 1
+        gate = self.loop.create_future()
+        self._gates.append(gate)
         self._arm()
+        await gate  # woken, and counted in that turn's starts, by _next
 
     def _arm(self) -> None:
         if not self._armed:
@@ -138,7 +150,13 @@ class Turn:
         line = self._line
         while line and not self.over():
             line.popleft()._go()
-        if line:
+        gates = self._gates
+        while gates and self.starts < STARTS_PER_TURN:
+            gate = gates.popleft()
+            if not gate.done():  # a cancelled request left the line
+                gate.set_result(None)
+                self.starts += 1
+        if line or gates:
             self._arm()
 
 

@@ -176,3 +176,22 @@ async def test_busy_lanes_never_keep_a_new_download_from_starting():
     serial = turn.serial
     await asyncio.wait_for(arrive(), 1)
     assert seen == [(True, serial)]  # started in the very turn whose lane time was spent
+
+
+async def test_a_request_that_leaves_while_waiting_to_start_gives_its_place_up():
+    loop = asyncio.get_running_loop()
+    turn = Turn(loop)
+    started: list[int] = []
+
+    async def arrive(i: int) -> None:
+        await turn.start()
+        started.append(i)
+
+    tasks = [asyncio.ensure_future(arrive(i)) for i in range(STARTS_PER_TURN + 4)]
+    await asyncio.sleep(0)  # the first STARTS_PER_TURN start, the rest wait
+    assert started == list(range(STARTS_PER_TURN))
+    gone = tasks[STARTS_PER_TURN]  # the first in line leaves
+    gone.cancel()
+    await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 5)
+    assert gone.cancelled()
+    assert started == [i for i in range(STARTS_PER_TURN + 4) if i != STARTS_PER_TURN]
