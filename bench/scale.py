@@ -17,7 +17,13 @@ What it measures, and why (issue 10):
 - ``fast``: one client downloads the reference plan from planstream and from
   aiohttp ``FileResponse`` (``peer_fileresponse.py``, the same bytes
   prebuilt), alternating, median of ``--fast-rounds``; once with no load and
-  once while the ``hold`` clients are held. The ratio is what counts.
+  once while the ``hold`` clients are held. The ratio is what counts. Each
+  round also records its first byte's wait (``*_ttfb_ms``). ``--pin`` is a
+  control for the kernel's placement: both servers on the last CPU, the fast
+  client on CPU 0 (with no pin, on two cores the scheduler put the server
+  and this client on one CPU for much of planstream's downloads, which
+  sleep on a full socket more often than ``FileResponse``'s single
+  ``sendfile``; a client on another machine shares no CPU with the server).
 - ``lag``: on a fresh server, at once: 8 parallel Range segments of a
   never-downloaded 52-week plan, 5 creations of the largest plan with new
   names, 100 fast downloads of the reference plan (``--fast-together`` at a
@@ -199,13 +205,19 @@ def planstream(root: Path, library: Path, port: int) -> Proc:
     return Proc(argv, root, {"PYTHONPATH": str(root)})
 
 
-def fast_download(base: str, path: str) -> float:
-    """Bytes/s of one download read as fast as possible."""
+def fast_download(base: str, path: str, ttfb: list[float] | None = None) -> float:
+    """Bytes/s of one download read as fast as possible (its first byte's wait appended
+    to ``ttfb``: beside 10,000 held downloads the loop's turns before the first byte
+    are a share of a ~0.1 s download that a copy rate does not show)."""
     t = time.perf_counter()
     n = 0
     with urllib.request.urlopen(base + path, timeout=300) as r:
-        while block := r.read(1 << 20):
+        block = r.read(1)
+        if ttfb is not None:
+            ttfb.append(time.perf_counter() - t)
+        while block:
             n += len(block)
+            block = r.read(1 << 20)
     return n / (time.perf_counter() - t)
 
 
@@ -229,12 +241,13 @@ def fast_pair(ps: str, ps_path: str, fr: str, fr_path: str, rounds: int) -> dict
     a: list[float] = []
     b: list[float] = []
     cpu: dict[str, list[float]] = {ps: [], fr: []}
+    first: dict[str, list[float]] = {ps: [], fr: []}
     procs = {ps: _server_of(ps), fr: _server_of(fr)}
     for k in range(rounds):
         order = [(a, ps, ps_path), (b, fr, fr_path)]
         for out, base, path in order if k % 2 == 0 else order[::-1]:
             c0, w0 = sum(procs[base].cpu_times()[:2]), time.perf_counter()
-            out.append(fast_download(base, path))
+            out.append(fast_download(base, path, first[base]))
             c1, w1 = sum(procs[base].cpu_times()[:2]), time.perf_counter()
             cpu[base].append(round((c1 - c0) / (w1 - w0) * 100))
     pa, fb = statistics.median(a), statistics.median(b)
@@ -242,11 +255,15 @@ def fast_pair(ps: str, ps_path: str, fr: str, fr_path: str, rounds: int) -> dict
         "planstream_MBps": pa / 1e6,
         "fileresponse_MBps": fb / 1e6,
         "ratio": pa / fb,
+        "planstream_ttfb_ms": round(statistics.median(first[ps]) * 1000, 2),
+        "fileresponse_ttfb_ms": round(statistics.median(first[fr]) * 1000, 2),
         # every round, so an outlier the median hides is still seen
         "planstream_rounds_MBps": [round(x / 1e6, 1) for x in a],
         "fileresponse_rounds_MBps": [round(x / 1e6, 1) for x in b],
         "planstream_rounds_cpu_pct": cpu[ps],
         "fileresponse_rounds_cpu_pct": cpu[fr],
+        "planstream_rounds_ttfb_ms": [round(x * 1000, 2) for x in first[ps]],
+        "fileresponse_rounds_ttfb_ms": [round(x * 1000, 2) for x in first[fr]],
     }
 
 
@@ -543,6 +560,11 @@ def main(argv: list[str] | None = None) -> int:
         default=10,
         help="the load's clients' nice (held and mix clients; 0: the servers')",
     )
+    p.add_argument(
+        "--pin",
+        action="store_true",
+        help="fast phases: both servers on the last CPU, the fast client on CPU 0",
+    )
     p.add_argument("--as-probe", help=argparse.SUPPRESS)
     p.add_argument("--as-mix", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -590,6 +612,8 @@ def main(argv: list[str] | None = None) -> int:
                 base = f"http://{HOST}:{port}"
                 ref = path_of(post(base, compare.REFERENCE_PLAN)["download_url"])
                 fast_download(base, ref)
+                if args.pin:
+                    report["pinned"] = pin(frb, base)
                 if "fast" in phases:
                     report["fast_no_load"] = fast_pair(
                         base, ref, frb, "/api/plans/x.zip", args.fast_rounds
@@ -619,6 +643,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         args.out.write_text(text + "\n")
     return 0
+
+
+def pin(*servers: str) -> dict[str, Any]:
+    """Every thread of each server on the last CPU, this process (the fast client) on CPU 0.
+
+    Threads a server starts later inherit it; the held clients are other
+    processes and stay free.
+    """
+    last = max(os.sched_getaffinity(0))
+    for base in servers:
+        for thread in _server_of(base).threads():
+            os.sched_setaffinity(thread.id, {last})
+    os.sched_setaffinity(0, {0})
+    return {"servers_cpu": last, "fast_client_cpu": 0}
 
 
 def compare_nofile() -> None:
