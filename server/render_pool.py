@@ -47,6 +47,7 @@ import multiprocessing.forkserver
 import multiprocessing.resource_tracker
 import os
 import pickle
+import select
 import threading
 from bisect import bisect_right
 from collections import OrderedDict
@@ -165,14 +166,43 @@ def _render_local(
 WORKER_NICE = 10  # rendering is background work: the serving process gets the CPU first
 
 
-def _worker_init() -> None:
-    """In each worker: lower its priority, so on busy cores the event loop wins.
+def _worker_init(server_pid: int) -> None:
+    """In each worker: lower its priority, and end when the server ends, however it ends.
 
-    The loop's latency is what every client sees; a document rendered 10 ms
-    later only delays the one download that waits for it.
+    Priority: the loop's latency is what every client sees; a document
+    rendered 10 ms later only delays the one download that waits for it.
+
+    Ending with the server: a worker forked by the forkserver is not the
+    server's child, and it holds both ends of its own call queue and a copy
+    of the forkserver's "alive" pipe, so when the server is SIGKILLed (an
+    OOM kill, the supervisor's restart test) it never sees an EOF: it, the
+    forkserver and the resource tracker (with the pool's semaphores in
+    /dev/shm) would live on, re-parented to init, outside any budget.
     """
     with contextlib.suppress(OSError):
         os.nice(WORKER_NICE)
+    _watch_server(server_pid)
+
+
+def _watch_server(pid: int) -> None:
+    """Exit this process as soon as process ``pid`` has ended (a pidfd turns readable).
+
+    A pidfd, not polling ``os.getppid()``: our parent is the forkserver,
+    which outlives the server by design. Opened at once, so a reused pid
+    cannot be mistaken for the server; already gone means exit now.
+    """
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        os._exit(0)
+    except (OSError, AttributeError):  # no pidfds (old kernel): the queue's EOF is all we have
+        return
+
+    def wait() -> None:
+        select.select([fd], [], [])
+        os._exit(0)
+
+    threading.Thread(target=wait, name="server-watch", daemon=True).start()
 
 
 def _warm() -> int:
@@ -198,7 +228,9 @@ def shared_executor(kind: str) -> Executor:
             if kind == "process":
                 ctx = multiprocessing.get_context("forkserver")
                 ctx.set_forkserver_preload(["generators.entries", "server.render_pool"])
-                ex = ProcessPoolExecutor(WORKERS, mp_context=ctx, initializer=_worker_init)
+                ex = ProcessPoolExecutor(
+                    WORKERS, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),)
+                )
             else:
                 ex = ThreadPoolExecutor(WORKERS, thread_name_prefix="render")
             _executors[kind] = ex

@@ -11,17 +11,25 @@ process, and a worker renders a centre-branded plan's documents too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import itertools
+import os
 import pickle
 import random
+import signal
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
+
+import psutil
 
 from generators.archive import FileSlice, read_slice
 from generators.entries import PlanSources, build_archive
 from generators.request import PlanRequest
-from server.render_pool import CD_ENTRIES, segments_of
+from server.render_pool import CD_ENTRIES, WORKERS, segments_of
 from server.state import STATE
 
 from .conftest import PLAN
@@ -139,3 +147,51 @@ def test_segments_partition_any_window_and_cut_the_directory() -> None:
         assert segs[0][0] == a and segs[-1][1] == b
         assert all(x[1] == y[0] for x, y in itertools.pairwise(segs))
         assert all(lo < hi for lo, hi in segs)
+
+
+_POOL_CHILD = """
+import asyncio
+from server.render_pool import RenderPool
+async def main():
+    await RenderPool(kind="process").start()
+    print("ready", flush=True)
+    await asyncio.sleep(60)
+asyncio.run(main())
+"""
+
+
+def test_a_killed_servers_render_pool_ends_with_it() -> None:
+    """SIGKILL (an OOM kill) leaves no render worker, forkserver or resource tracker.
+
+    Forked by the forkserver, a worker is not the server's child and holds both
+    ends of its call queue, so it never saw the server go: before the pidfd
+    watch, each killed server left 4 processes and 5 semaphores behind.
+    """
+    root = Path(__file__).resolve().parents[2]
+    left: list[psutil.Process] = []
+    trackers: list[psutil.Process] = []
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _POOL_CHILD], cwd=root, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        left = psutil.Process(proc.pid).children(recursive=True)
+        trackers = [p for p in left if "resource_tracker" in " ".join(p.cmdline())]
+        # the tracker, the forkserver and one process per worker (forked by the forkserver)
+        assert len(trackers) == 1 and len(left) == 2 + WORKERS, [p.cmdline() for p in left]
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        _, alive = psutil.wait_procs(left, timeout=10)
+        assert not alive, [p.pid for p in alive]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        # A failed run cleans up after itself: the workers and forkserver first,
+        # so the tracker sees its last writer go and unlinks the semaphores.
+        for p in left:
+            if p not in trackers:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    p.kill()
+        for p in psutil.wait_procs(trackers, timeout=5)[1]:
+            p.kill()

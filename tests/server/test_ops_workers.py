@@ -15,6 +15,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.ops_support import server_process
@@ -90,8 +91,13 @@ def test_two_workers_share_port_secret_metrics_restart_and_signals(tmp_path: Pat
             assert _completed(_get(server.url + "/metrics")[1].decode()) == 12
 
         victim = pids[0]
+        # its render pool: resource tracker, forkserver, one process per worker
+        helpers = psutil.Process(victim).children(recursive=True)
+        assert len(helpers) >= 4, [p.cmdline() for p in helpers]
         os.kill(victim, signal.SIGKILL)
         server.wait_for("died with exit code -9: restarting")
+        _, orphans = psutil.wait_procs(helpers, timeout=10)  # they end with it, none orphaned
+        assert not orphans, [p.pid for p in orphans]
         server.wait_for("listening on", count=3)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
