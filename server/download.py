@@ -277,6 +277,7 @@ async def _stream(
             )
             await writer.send(pieces, len(window))
         await response.write_eof()
+        await writer.acknowledged(len(window))
     except BaseException as exc:
         _settle(buffer, writer, record)
         outcome, trace = classify(exc, _client_gone(request), state.draining)

@@ -57,6 +57,11 @@ class _Stop(Exception):
         self.reason = reason
 
 
+def _cork(sock: socket.socket, on: bool) -> None:
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, int(on))
+
+
 class _Job:
     """One download's copy in a sender thread."""
 
@@ -79,6 +84,7 @@ class _Job:
 
     def run(self) -> Result:
         held: tuple[FileSlice, int] | None = None
+        _cork(self.sock, True)  # full segments only, as in the loop's lane (server.express)
         try:
             if self.prefix:
                 self._send(memoryview(self.prefix), 0)
@@ -108,6 +114,7 @@ class _Job:
         finally:
             if held is not None:
                 os.close(held[1])
+            _cork(self.sock, False)  # the last partial segment leaves now
             self.sock.close()
 
     def _send(self, view: memoryview, flags: int) -> None:

@@ -176,3 +176,53 @@ async def test_a_client_that_closes_after_its_last_byte_is_completed(
     assert line.fields["grown"] >= 1, line.fields  # a fast client: it took the lane
     assert ("reason" in line.fields) is not reads_all, line.fields
     assert _tracebacks(caplog) == []
+
+
+@pytest.mark.parametrize("leaves", [True, False], ids=["reset", "stays"])
+async def test_a_body_the_kernel_holds_is_not_completed_until_acknowledged(
+    aiohttp_client, app_factory, caplog, leaves
+):
+    """The rest of a small plan fits in a grown download's send buffer: the handler waits for acks.
+
+    The client reads 1.5 MB of a 4.5 MB plan and stops; its receive buffer
+    is small, and the other 3 MB fit in the server's 4 MiB send buffer.
+    Before, the server had handed every byte to the kernel by then: it
+    logged ``completed`` and gave the slot back with 3 MB unacknowledged
+    (``test_abort_mid_body_is_aborted_without_traceback`` failed so in about
+    half its runs on a busy host). Now the download stays in use until the
+    client acknowledges the body or leaves: the reset makes it ``aborted``, and
+    a client that stays without reading is ``stalled`` after ``stall_timeout``.
+    """
+    caplog.set_level(logging.INFO)
+    client = await aiohttp_client(app_factory(stall_timeout=1.0))
+    meta = await _create(client)
+    loop = asyncio.get_running_loop()
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)  # before connect: the window
+    sock.setblocking(False)
+    try:
+        await loop.sock_connect(sock, (client.server.host, client.server.port))
+        request = f"GET {meta['download_url']} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        await loop.sock_sendall(sock, request.encode())
+        got = 0
+        while got < 1_500_000:
+            chunk = await asyncio.wait_for(loop.sock_recv(sock, 65536), 10)
+            assert chunk
+            got += len(chunk)
+        await asyncio.sleep(0.5)  # the server sends the rest into its kernel buffer meanwhile
+        health = await (await client.get("/healthz")).json()
+        assert health["in_use"] == 1, health  # not given back: 3 MB are not acknowledged
+        assert (await _outcomes(client))["completed"] == 0
+        if leaves:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()  # with SO_LINGER 0: a reset
+        await _wait_for(lambda: _sum_is(client, 1), 3.0)
+    finally:
+        sock.close()
+    counts = await _outcomes(client)
+    outcome = "aborted" if leaves else "stalled"
+    assert counts[outcome] == 1 and counts["completed"] == 0, counts
+    (line,) = [r for r in caplog.records if getattr(r, "fields", {}).get("event") == "download"]
+    assert line.fields["grown"] >= 1, line.fields  # it took the lane
+    assert line.fields["bytes"] == meta["size"], line.fields  # all handed to the kernel
+    assert _tracebacks(caplog) == []
