@@ -148,6 +148,15 @@ def _tcp_info(sock: socket.socket) -> tuple[int, int] | None:
     return info[0], int.from_bytes(info[120:128], "little")
 
 
+def _outq(sock: socket.socket) -> int | None:
+    """``SIOCOUTQ``: bytes the kernel still holds for the peer (unsent or unacknowledged)."""
+    try:
+        buf = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+    except OSError:
+        return None
+    return int.from_bytes(buf, "little", signed=True)
+
+
 def _bytes_acked(sock: socket.socket) -> int | None:
     """``tcpi_bytes_acked``: bytes the peer acknowledged (a reset does not clear it)."""
     info = _tcp_info(sock)
@@ -310,6 +319,7 @@ class BodyWriter:
         """The sender copies ``[pos, end)`` (after what is pending); True if it handed back."""
         assert self.sender is not None and self.request.transport is not None
         sock = self.request.transport.get_extra_info("socket")
+        self._keep_for_delivery()
         prefix = self._take_pending()
         try:
             result = await self.sender.send(
@@ -330,6 +340,26 @@ class BodyWriter:
         if result.status == "changed":
             raise SourceChanged(result.path, result.reason)
         raise DownloadError(Outcome.FAILED, f"sender: {result.reason}")
+
+    def _keep_for_delivery(self) -> None:
+        """Keep a duplicate of the socket, as the lane does, so that ``delivered`` and
+        ``acknowledged`` can read a sender job's acknowledgments too.
+
+        Without it a client that read everything the sender sent and closed
+        before the loop read the child's answer was logged ``aborted`` with
+        the whole size sent (seen in the bench's logs since the fifth pass).
+        """
+        if self._parked is not None or self._express is not None:
+            return
+        holder = Express.of(self.request.transport)
+        if holder is None:
+            return
+        acked, queued = _bytes_acked(holder.sock), _outq(holder.sock)
+        if acked is not None and queued is not None:
+            # the transport's buffer is empty here (``_offload_ready``)
+            self._handed = acked + queued - self.sent
+        holder.park()
+        self._parked = holder
 
     def _sender_moved(self, result: Result) -> None:
         """Count what the sender sent (also for a job cut short by a cancel)."""
@@ -552,11 +582,8 @@ class BodyWriter:
         (unsent or unacknowledged): the difference reached the client.
         """
         assert self._express is not None
-        try:
-            buf = fcntl.ioctl(self._express.sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
-        except OSError:
-            return None
-        return self.sent - int.from_bytes(buf, "little", signed=True)
+        queued = _outq(self._express.sock)
+        return self.sent - queued if queued is not None else None
 
     def _close_lane(self, *, keep: bool = False) -> None:
         """Stop the lane; with ``keep``, hold its duplicate until ``close`` (see ``delivered``)."""
@@ -566,6 +593,8 @@ class BodyWriter:
         if self._express is not None:
             if keep:
                 self._express.park()
+                if self._parked is not None:  # kept from a sender job before the lane
+                    self._parked.close()
                 self._parked = self._express
             else:
                 self._express.close()

@@ -22,7 +22,7 @@ from server.sender import SENDER, Sender
 from server.state import STATE
 
 from .conftest import PLAN
-from .test_express import _count, _create, _download, _fds, _grow_then
+from .test_express import _clear_when_idle, _count, _create, _download, _fds, _grow_then
 from .test_failures import _wait_for
 from .test_sendbuf import _outcome_fields
 
@@ -53,7 +53,7 @@ async def test_a_fast_replay_goes_through_the_sender_and_equals_the_ordinary_pat
     await _download(client, meta["download_url"])  # cold: recorded
     await _download(client, meta["download_url"])  # starts the sender
     await _sender_ready(app)
-    caplog.clear()
+    await _clear_when_idle(client, caplog)
     fast = await _download(client, meta["download_url"])
     app[STATE].limits.use_sendfile = False
     plain = await _download(client, meta["download_url"])
@@ -86,7 +86,7 @@ async def test_range_windows_through_the_sender_are_the_archives_bytes(
     app[STATE].limits.use_sendfile = False
     whole = await _download(client, url)  # the ordinary path's bytes
     app[STATE].limits.use_sendfile = True
-    caplog.clear()
+    await _clear_when_idle(client, caplog)
     rng = random.Random(7)
     windows = [(0, size - 1), (size // 3, size - 1)]
     windows += [
@@ -111,7 +111,7 @@ async def test_a_client_that_stops_reading_is_handed_back_and_cut(
     app = app_factory(stall_timeout=1.0)
     client = await aiohttp_client(app)
     meta = await _warm(client, app, weeks=12, lessons_per_week=3)
-    caplog.clear()
+    await _clear_when_idle(client, caplog)
     before = _fds()
     writer = await _grow_then(client, meta["download_url"])
     await _wait_for(lambda: _count(caplog, 1), 10.0)
@@ -130,7 +130,7 @@ async def test_a_client_that_leaves_the_sender_is_aborted(aiohttp_client, app_fa
     app = app_factory()
     client = await aiohttp_client(app)
     meta = await _warm(client, app, weeks=12, lessons_per_week=3)
-    caplog.clear()
+    await _clear_when_idle(client, caplog)
     before = _fds()
     writer = await _grow_then(client, meta["download_url"])
     writer.transport.abort()
@@ -162,7 +162,7 @@ async def test_a_material_changed_after_recording_fails_in_the_sender(
     path, header_at = next((p, at) for p, at in first.items() if at > 6 << 20)
     st = os.stat(path)
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
-    caplog.clear()
+    await _clear_when_idle(client, caplog)
     received = 0
     async with client.get(meta["download_url"]) as resp:
         with pytest.raises(aiohttp.ClientPayloadError):
@@ -185,7 +185,7 @@ async def test_a_sender_killed_mid_download_fails_that_download_only(
     meta = await _warm(client, app, weeks=12, lessons_per_week=3)
     sender = app[SENDER]
     pid = sender.pid
-    caplog.clear()
+    await _clear_when_idle(client, caplog)
     writer = await _grow_then(client, meta["download_url"])
     os.kill(pid, signal.SIGKILL)
     await _wait_for(lambda: _count(caplog, 1), 5.0)
@@ -197,7 +197,7 @@ async def test_a_sender_killed_mid_download_fails_that_download_only(
     assert len(await _download(client, meta["download_url"])) == meta["size"]
     await _sender_ready(app)
     assert sender.pid != pid
-    caplog.clear()
+    await _clear_when_idle(client, caplog)
     again = await _download(client, meta["download_url"])
     assert zipfile.ZipFile(io.BytesIO(again)).testzip() is None
     await _wait_for(lambda: _count(caplog, 1), 2.0)
@@ -240,3 +240,45 @@ def test_a_small_budget_has_no_sender_and_a_large_one_counts_it(app_factory, mon
     without = app_factory(memory_budget=2 << 30)
     extra = large[STATE].slot_plan.reserve - without[STATE].slot_plan.reserve
     assert extra == SENDER_BASE + sender.runs_bytes
+
+
+async def test_a_client_that_reads_a_senders_job_and_closes_is_completed(
+    aiohttp_client, app_factory, caplog, monkeypatch
+):
+    """Every byte the sender sent was acknowledged, then the client reset: ``completed``.
+
+    The handler finishes after the child's answer and ``write_eof`` (slowed
+    here to open the window every time); a client that has read everything
+    and closed by then cancelled it, and it was logged ``aborted`` with
+    ``sender=`` the whole size. The download now keeps a duplicate of the
+    socket, as the lane does, and reads the client's acknowledgments.
+    """
+    from aiohttp import web
+
+    from .test_failures import _raw_get
+    from .test_outcomes import _reset, _sum_is
+
+    caplog.set_level(logging.INFO)
+    app = app_factory()
+    client = await aiohttp_client(app)
+    meta = await _warm(client, app)
+    slow_eof = web.StreamResponse.write_eof
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        await asyncio.sleep(0.3)
+        await slow_eof(self, data)
+
+    monkeypatch.setattr(web.StreamResponse, "write_eof", write_eof)
+    await _clear_when_idle(client, caplog)
+    reader, writer, _ = await _raw_get(client, meta["download_url"], rcvbuf=1 << 20)
+    got = 0
+    while got < meta["size"]:
+        chunk = await asyncio.wait_for(reader.read(1 << 20), 10)
+        assert chunk
+        got += len(chunk)
+    await asyncio.sleep(0.05)  # the client's ACKs are out; the handler still sleeps
+    _reset(writer)
+    await _wait_for(lambda: _sum_is(client, 3), 3.0)  # the two of _warm and this one
+    (fields,) = _outcome_fields(caplog)
+    assert fields["sender"] > meta["size"] * 0.5, fields  # the sender's job
+    assert fields["outcome"] == "completed", fields
