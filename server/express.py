@@ -167,7 +167,17 @@ _TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Turn] = weakref.Wea
 class Express:
     """Direct sends on one download's socket, and a writable wait through its duplicate."""
 
-    __slots__ = ("_job", "_queued", "_registered", "_value", "_waiter", "loop", "sock", "turn")
+    __slots__ = (
+        "_corked",
+        "_job",
+        "_queued",
+        "_registered",
+        "_value",
+        "_waiter",
+        "loop",
+        "sock",
+        "turn",
+    )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, fileno: int) -> None:
         self.loop = loop
@@ -179,6 +189,7 @@ class Express:
         self._waiter: asyncio.Future[None] | None = None
         self._job: tuple[Generator[Any, Any, None], asyncio.Future[Any]] | None = None
         self._registered = False
+        self._corked = False
 
     @classmethod
     def of(cls, transport: Any) -> Express | None:
@@ -252,6 +263,12 @@ class Express:
             steps.close()  # its finally blocks give back what it holds
             self._cork(False)
 
+    def push(self) -> None:
+        """Send the corked partial segment now and stay corked (the lane yields its turn)."""
+        if self._corked:
+            self._cork(False)
+            self._cork(True)
+
     def _cork(self, on: bool) -> None:
         """``TCP_CORK`` on the socket while the lane drives it: only full segments leave.
 
@@ -263,6 +280,7 @@ class Express:
         from 42 to 33 ms. Uncorking sends the partial last segment at once,
         so nothing waits for the kernel's 200 ms cork limit at the end.
         """
+        self._corked = on
         with contextlib.suppress(OSError):
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, int(on))
 

@@ -418,6 +418,7 @@ class BodyWriter:
                 self._count(n)
                 if time.monotonic() - self._shared < self._lane_share:
                     continue
+                self._express.push()  # its share is spent, the socket not full: send the tail
             yield None
             self._resumed()
 
@@ -439,6 +440,7 @@ class BodyWriter:
                 self._count(n)
                 if time.monotonic() - self._shared < self._lane_share:
                     continue
+                self._express.push()  # its share is spent, the socket not full: send the tail
             yield None
             self._resumed()
 
