@@ -263,6 +263,10 @@ class Express:
             steps.close()  # its finally blocks give back what it holds
             self._cork(False)
 
+    def cork(self, on: bool) -> None:
+        """Cork (or uncork, sending what is held) outside ``drive``: a cold plan's file."""
+        self._cork(on)
+
     def push(self) -> None:
         """Send the corked partial segment now and stay corked (the lane yields its turn)."""
         if self._corked:

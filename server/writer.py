@@ -707,24 +707,32 @@ class BodyWriter:
 
     async def _express_range(self, piece: FileSlice, fileno: int, offset: int, count: int) -> None:
         """``count`` bytes of the open file from ``offset``, straight to the socket."""
-        assert self._express is not None
-        sendfile, turn = self._express.sendfile, self._express.turn
+        express = self._express
+        assert express is not None
+        sendfile, turn = express.sendfile, express.turn
         step = max(STEP_MIN, min(SENDFILE_MAX, int(self._lane_share * turn.rate)))
-        while count:
-            began = time.monotonic()
-            n = sendfile(fileno, offset, min(step, count))
-            if n is None:
-                await self._express_wait()
-                continue
-            turn.copied(n, time.monotonic() - began)
-            if n == 0:
-                raise SourceChanged(piece.path, f"file ended early at byte {offset}")
-            offset += n
-            count -= n
-            self.express_sent += n
-            self._count(n)
-            if time.monotonic() - self._shared >= self._lane_share:
-                await self._express_wait()
+        # Corked for the file, as a replay is for its whole window (Express._cork):
+        # the file's own segments leave full, its tail when it is done.
+        express.cork(True)
+        try:
+            while count:
+                began = time.monotonic()
+                n = sendfile(fileno, offset, min(step, count))
+                if n is None:
+                    await self._express_wait()
+                    continue
+                turn.copied(n, time.monotonic() - began)
+                if n == 0:
+                    raise SourceChanged(piece.path, f"file ended early at byte {offset}")
+                offset += n
+                count -= n
+                self.express_sent += n
+                self._count(n)
+                if time.monotonic() - self._shared >= self._lane_share:
+                    express.push()  # the share is spent, the socket not full
+                    await self._express_wait()
+        finally:
+            express.cork(False)
 
     async def _express_wait(self) -> None:
         """Until the socket takes more; also the end of this download's share of the turn."""
