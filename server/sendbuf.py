@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import socket
 
-from .admission import BASE_SNDBUF, FAST_CHUNK, FAST_SNDBUF, SLOW_CHUNK, BytePool, CostModel
+from .admission import BASE_SNDBUF, FAST_CHUNK, SLOW_CHUNK, BytePool, CostModel
 
 MiB = 1 << 20
 KiB = 1 << 10
@@ -74,7 +74,7 @@ class SendBuffer:
     @property
     def size(self) -> int:
         """SO_SNDBUF asked of the kernel now (it holds up to twice as much)."""
-        return FAST_SNDBUF if self.granted else self.base
+        return self.model.fast_sndbuf if self.granted else self.base
 
     @property
     def chunk(self) -> int:
@@ -89,7 +89,7 @@ class SendBuffer:
             if self.pool.try_take(self.model.fast_extra):
                 self.granted = True
                 self.grows += 1
-                self._apply(FAST_SNDBUF, FAST_CHUNK)
+                self._apply(self.model.fast_sndbuf, FAST_CHUNK)
         elif self.granted and rate < SHRINK_RATE:
             self.release()
             self._apply(self.base, SLOW_CHUNK)

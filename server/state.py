@@ -19,6 +19,7 @@ It has a module of its own so that ``app`` (wiring) and the route modules
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import pickle
@@ -42,6 +43,7 @@ from .admission import (
     BudgetPlan,
     BytePool,
     CostModel,
+    fast_sndbuf_for,
     plan_budget,
     raise_nofile_limit,
     reserve_for,
@@ -257,6 +259,7 @@ def build_state(config: Config, library: Library | None = None) -> State:
     s3 = isinstance(library, S3Library)
     # An S3 download also holds the object's buffers and one pooled connection.
     model = CostModel(object_stream=STREAM_COST, fds=FDS_PER_DOWNLOAD + 1) if s3 else CostModel()
+    model = dataclasses.replace(model, fast_sndbuf=fast_sndbuf_for(config.memory_budget, model))
     nofile = raise_nofile_limit()
     reserve = config.reserve
     runs = _runs_bytes(config)

@@ -59,7 +59,6 @@ from aiohttp import web
 
 from generators.archive import FileSlice, ObjectSlice, Piece, SourceChanged, read_slice
 
-from .admission import FAST_SNDBUF
 from .express import TURN_BUDGET, Express, Turn
 from .handles import FilePool, Handle
 from .outcomes import Outcome
@@ -313,7 +312,7 @@ class BodyWriter:
         if self._probed or self.sent or not sender.free():
             return None
         self._probed = True
-        return FAST_SNDBUF if buffer.reserve() else None
+        return buffer.model.fast_sndbuf if buffer.reserve() else None
 
     async def _offload(self, runs: Runs, key: str, pos: int, end: int, grow: int) -> bool:
         """The sender copies ``[pos, end)`` (after what is pending); True if it handed back."""

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.admission import Admission, BytePool, CostModel, QueueFull, plan_budget
+from server.admission import (
+    FAST_SNDBUF,
+    FAST_SNDBUF_LARGE,
+    Admission,
+    BytePool,
+    CostModel,
+    QueueFull,
+    fast_sndbuf_for,
+    plan_budget,
+)
 from server.sendbuf import GROW_RATE, SHRINK_RATE, SendBuffer
 
 MODEL = CostModel()
@@ -25,7 +35,10 @@ RATES = st.sampled_from([0.0, 16e3, SHRINK_RATE / 2, GROW_RATE * 2, 1e9])
 )
 def test_accounting_stays_within_the_budget(budget_mib, clients, hold):
     budget = budget_mib << 20
-    plan = plan_budget(budget, 208 << 20, nofile=1 << 20, cap=max(1, len(clients) // 2))
+    model = dataclasses.replace(MODEL, fast_sndbuf=fast_sndbuf_for(budget))  # as build_state
+    plan = plan_budget(
+        budget, 208 << 20, nofile=1 << 20, model=model, cap=max(1, len(clients) // 2)
+    )
     admission = Admission(plan.slots, queue_timeout=0.01, capacity=plan.downloads)
     pool = BytePool(plan.fast_pool)
     peak = {"bytes": 0}
@@ -39,8 +52,8 @@ def test_accounting_stays_within_the_budget(budget_mib, clients, hold):
 
     async def client(n: int, doc: int, rates: list[float]) -> str:
         try:
-            async with admission.slot(MODEL.download(doc)):
-                buf = SendBuffer(None, pool, MODEL)
+            async with admission.slot(model.download(doc)):
+                buf = SendBuffer(None, pool, model)
                 check()
                 for rate in rates:
                     buf.observe(rate)
@@ -60,6 +73,27 @@ def test_accounting_stays_within_the_budget(budget_mib, clients, hold):
     results = asyncio.run(run())
     assert admission.in_use == 0 and admission.used == 0 and pool.used == 0
     assert results.count("ran") >= min(len(clients), admission.slots)  # no 503 below the slots
+
+
+def test_the_large_buffer_is_4_mib_only_where_the_pool_holds_15_of_them():
+    """2 GiB and more: 4 MiB (8 MiB held), 15 fast clients in the 128 MiB pool; smaller
+    budgets keep 2 MiB, so a 256 MiB container still has 3 fast clients, not 1."""
+    for budget_mib, want, grants in (
+        (256, FAST_SNDBUF, 3),
+        (1024, FAST_SNDBUF, 15),
+        (2048, FAST_SNDBUF_LARGE, 15),
+    ):
+        model = dataclasses.replace(MODEL, fast_sndbuf=fast_sndbuf_for(budget_mib << 20))
+        plan = plan_budget(budget_mib << 20, 96 << 20, nofile=1 << 20, model=model)
+        assert model.fast_sndbuf == want, budget_mib
+        assert plan.fast_pool // model.fast_extra == grants, budget_mib
+        assert model.kernel_fast == 2 * want
+        pool = BytePool(plan.fast_pool)
+        buffers = [SendBuffer(None, pool, model) for _ in range(grants + 1)]
+        for buf in buffers:
+            buf.observe(GROW_RATE * 2)
+        assert [b.size for b in buffers].count(want) == grants  # the next one stays small
+        assert pool.used <= pool.capacity
 
 
 def test_exactly_the_slots_are_admitted_then_503_then_the_queue_moves():
